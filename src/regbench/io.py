@@ -1,0 +1,105 @@
+"""Atomic file output and the image / field formats shared by every pipeline stage.
+
+Every writer goes through :func:`atomic_path`: the data is written to a temporary name in the
+target folder and renamed into place only once it is complete, so an interrupted job never leaves
+a file that looks finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it to ``path`` if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # keep the real suffix so libraries that dispatch on it (nibabel, numpy) behave
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix="".join(path.suffixes))
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: file not found") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from None
+
+
+def write_csv(path: str | os.PathLike, frame) -> None:
+    """Write a pandas DataFrame atomically, without the index."""
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
+
+
+def save_image(path: str | os.PathLike, array: np.ndarray, spacing) -> None:
+    """Save an array as NIfTI with a diagonal affine built from ``spacing`` (mm)."""
+    spacing = [float(s) for s in spacing]
+    affine = np.diag([*spacing, *([1.0] * (3 - len(spacing))), 1.0])
+    image = nib.Nifti1Image(np.asarray(array), affine)
+    image.header.set_zooms(spacing[: array.ndim] + [1.0] * (array.ndim - len(spacing)))
+    with atomic_path(path) as tmp:
+        nib.save(image, tmp)
+
+
+def load_image(path: str | os.PathLike, dtype=np.float32) -> np.ndarray:
+    """Load a NIfTI image as an array, with an error that names the file when it cannot."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: image not found")
+    try:
+        return np.asarray(nib.load(path).dataobj, dtype=dtype)
+    except Exception as err:  # nibabel raises several unrelated types for broken files
+        raise ValueError(f"{path}: cannot read image ({err})") from None
+
+
+def save_fields(path: str | os.PathLike, fields: dict[str, np.ndarray], runtimes: dict[str, float]) -> None:
+    """Save displacement fields (one per pair ID, voxel units, channels first) and per-pair runtimes."""
+    arrays = {f"disp/{pid}": np.asarray(u, dtype=np.float32) for pid, u in fields.items()}
+    arrays["runtime_json"] = np.frombuffer(json.dumps(runtimes).encode(), dtype=np.uint8)
+    with atomic_path(path) as tmp:
+        np.savez(tmp, **arrays)
+
+
+class FieldStore:
+    """Read access to a file written by :func:`save_fields`, one pair at a time."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        try:
+            self._npz = np.load(self.path)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{self.path}: displacement fields not found") from None
+        except Exception as err:
+            raise ValueError(f"{self.path}: not a readable field file ({err})") from None
+        self.runtimes: dict[str, float] = json.loads(bytes(self._npz["runtime_json"]).decode())
+
+    def __getitem__(self, pair_id: str) -> np.ndarray:
+        key = f"disp/{pair_id}"
+        if key not in self._npz.files:
+            raise KeyError(f"{self.path}: no displacement field for pair {pair_id!r}")
+        return self._npz[key]

@@ -1,0 +1,77 @@
+"""Decoders: the U-Net decoder (single flow) and the motion pyramid (designs ``WP``, ``C``, ``I``)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from regbench.models.blocks import FlowConv, UpBlock, conv_norm_act
+from regbench.models.correlation import local_correlation
+from regbench.models.fields import compose, resize_flow, warp
+
+
+class UNetDecoder(nn.Module):
+    """Up blocks over coarse-to-fine skips, extra convs at the finest level, then a flow conv."""
+
+    def __init__(self, ndim: int, skip_channels: list[int], out_channels: list[int], remain: list[int]):
+        super().__init__()
+        self.blocks = nn.ModuleList(
+            UpBlock(ndim, out_channels[i - 1] if i else 0, skip, out)
+            for i, (skip, out) in enumerate(zip(skip_channels, out_channels))
+        )
+        widths = [out_channels[-1], *remain]
+        self.remain = nn.Sequential(*(conv_norm_act(ndim, a, b) for a, b in zip(widths, widths[1:])))
+        self.flow = FlowConv(ndim, widths[-1])
+
+    def forward(self, skips: list[torch.Tensor]) -> torch.Tensor:
+        x = None
+        for block, skip in zip(self.blocks, skips):
+            x = block(x, skip)
+        return self.flow(self.remain(x))
+
+
+class PyramidDecoder(nn.Module):
+    """Coarse-to-fine motion pyramid with feature warping and flow composition.
+
+    At level i the accumulated flow of level i-1 is upsampled, the source feature is warped by it,
+    the skip ``[warped source, target]`` (or ``[corr(target, warped source), target]`` with the
+    correlation design) feeds the level's up block, whose residual flow is composed onto the
+    accumulated one (stop-gradient in the sampling location). With ``iterations[i] > 1`` the same
+    block refines the flow again, re-warping the source; the previous level's decoder feature stays
+    fixed within a level. Returns one flow per level, coarse to fine.
+    """
+
+    def __init__(
+        self, ndim: int, feature_channels: list[int], out_channels: list[int],
+        correlation_radius: int | None = None, iterations: list[int] | None = None,
+    ):
+        super().__init__()
+        self.radius = correlation_radius
+        self.iterations = iterations or [1] * len(feature_channels)
+        if len(self.iterations) != len(feature_channels):
+            raise ValueError(f"iterations {self.iterations}: need one count per level ({len(feature_channels)})")
+        window = (2 * correlation_radius + 1) ** ndim if correlation_radius is not None else 0
+        skips = [c + window if window else 2 * c for c in feature_channels]
+        self.blocks = nn.ModuleList(
+            UpBlock(ndim, out_channels[i - 1] if i else 0, skip, out)
+            for i, (skip, out) in enumerate(zip(skips, out_channels))
+        )
+        self.flows = nn.ModuleList(FlowConv(ndim, out) for out in out_channels)
+
+    def forward(self, source: list[torch.Tensor], target: list[torch.Tensor]) -> list[torch.Tensor]:
+        flows, phi, decoded = [], None, None
+        for i, (block, flow_conv, s, t) in enumerate(zip(self.blocks, self.flows, source, target)):
+            previous = decoded
+            if phi is not None:
+                phi = resize_flow(phi, 2.0)
+            for _ in range(self.iterations[i]):
+                moved = s if phi is None else warp(s, phi)
+                if self.radius is None:
+                    skip = torch.cat([moved, t], dim=1)
+                else:
+                    skip = torch.cat([local_correlation(t, moved, self.radius), t], dim=1)
+                decoded = block(previous, skip)
+                delta = flow_conv(decoded)
+                phi = delta if phi is None else compose(phi, delta, stop_gradient=True)
+            flows.append(phi)
+        return flows
