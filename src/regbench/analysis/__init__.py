@@ -1,0 +1,1 @@
+"""From per-pair metric rows to tables and figures."""

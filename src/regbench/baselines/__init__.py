@@ -1,0 +1,1 @@
+"""Classical baselines: identity (no registration) and ANTs SyN."""

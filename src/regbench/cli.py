@@ -1,0 +1,140 @@
+"""``regbench <stage> ...``: one subcommand per pipeline stage, called by the Snakemake rules."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def _json(text: str) -> dict:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"--settings is not valid JSON: {err}") from None
+
+
+def _prepare(a):
+    from regbench.data import demo
+
+    if a.settings["source"] != "demo":
+        raise ValueError(f"task {a.task!r}: unknown data source {a.settings['source']!r} (available: demo)")
+    demo.prepare(a.settings, a.seed, a.out, a.task)
+
+
+def _train(a):
+    from regbench.train import train
+
+    train(a.manifest, a.model, a.settings, a.seed, a.out, a.log, a.device, a.threads)
+
+
+def _register(a):
+    from regbench import register
+
+    if a.method == "identity":
+        register.register_identity(a.manifest, a.out)
+    elif a.method == "ants":
+        register.register_ants(a.manifest, a.settings, a.seed, a.out)
+    else:
+        register.register_model(a.manifest, a.model_file, a.out, a.device, a.threads)
+
+
+def _evaluate(a):
+    from regbench.evaluate import evaluate
+
+    evaluate(a.manifest, a.fields, a.method, a.seed, a.out, a.timing, a.preview)
+
+
+def _aggregate(a):
+    from regbench.analysis import figures, tables
+
+    pairs_path, csv_path, md_path, dice_path, qualitative_path = a.out
+    table = tables.write_tables(a.metrics, a.timings, pairs_path, csv_path, md_path)
+    figures.dice_figure(tables.per_pair(tables.read_rows(a.metrics)), dice_path)
+    previews = {tables.read_rows([m])["method"].iloc[0]: p for m, p in zip(a.metrics, a.previews)}
+    figures.qualitative_figure(a.manifest, previews, qualitative_path)
+    print(tables.markdown(table))
+
+
+def _models(a):
+    from regbench.models import PRESETS, build, parameter_count
+    from regbench.models.zoo import ALIASES
+
+    aliases = {v: k for k, v in ALIASES.items()}
+    print(f"{'model':<12} {'paper':<8} {'params 2D':>12} {'params 3D':>12}")
+    for name in PRESETS:
+        counts = [parameter_count(build(name, ndim)) for ndim in (2, 3)]
+        print(f"{name:<12} {aliases.get(name, ''):<8} {counts[0]:>12,} {counts[1]:>12,}")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="regbench", description=__doc__)
+    sub = p.add_subparsers(dest="stage", required=True)
+
+    s = sub.add_parser("prepare", help="prepare a task's data and pair manifest")
+    s.add_argument("--task", required=True)
+    s.add_argument("--settings", type=_json, required=True, help="the task's data settings (JSON)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", required=True, help="output folder (manifest.json is written last)")
+    s.set_defaults(run=_prepare)
+
+    s = sub.add_parser("train", help="train one model")
+    s.add_argument("--manifest", required=True)
+    s.add_argument("--model", required=True)
+    s.add_argument("--settings", type=_json, required=True, help="training settings (JSON)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", required=True, help="model file to write")
+    s.add_argument("--log", required=True, help="CSV training log")
+    s.add_argument("--device", default="auto")
+    s.add_argument("--threads", type=int)
+    s.set_defaults(run=_train)
+
+    s = sub.add_parser("register", help="displacement fields for every evaluation pair")
+    s.add_argument("--manifest", required=True)
+    s.add_argument("--method", required=True, help="identity, ants, or model (with --model-file)")
+    s.add_argument("--model-file")
+    s.add_argument("--settings", type=_json, default={}, help="ANTs settings (JSON)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", required=True)
+    s.add_argument("--device", default="auto")
+    s.add_argument("--threads", type=int)
+    s.set_defaults(run=_register)
+
+    s = sub.add_parser("evaluate", help="per-pair metrics of one method")
+    s.add_argument("--manifest", required=True)
+    s.add_argument("--fields", required=True)
+    s.add_argument("--method", required=True)
+    s.add_argument("--seed", type=int)
+    s.add_argument("--out", required=True, help="metric rows (CSV)")
+    s.add_argument("--timing", required=True, help="runtime rows (CSV)")
+    s.add_argument("--preview", required=True, help="first pair's warped image and field (npz)")
+    s.set_defaults(run=_evaluate)
+
+    s = sub.add_parser("aggregate", help="tables and figures of one task")
+    s.add_argument("--manifest", required=True)
+    s.add_argument("--metrics", nargs="+", required=True)
+    s.add_argument("--timings", nargs="+", required=True)
+    s.add_argument("--previews", nargs="+", required=True)
+    s.add_argument("--out", nargs=5, required=True,
+                   metavar=("PAIRS_CSV", "TABLE_CSV", "TABLE_MD", "DICE_PNG", "QUALITATIVE_PNG"))
+    s.set_defaults(run=_aggregate)
+
+    s = sub.add_parser("models", help="list the model presets and their parameter counts")
+    s.set_defaults(run=_models)
+    return p
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    if args.stage == "register" and args.method not in ("identity", "ants") and not args.model_file:
+        parser().error("register: a model method needs --model-file")
+    try:
+        args.run(args)
+    except (ValueError, FileNotFoundError, RuntimeError, KeyError) as err:
+        print(f"regbench {args.stage}: error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

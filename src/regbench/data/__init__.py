@@ -1,0 +1,1 @@
+"""Data: study preparation, pair manifests and loading."""

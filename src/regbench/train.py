@@ -1,0 +1,159 @@
+"""One training run: manifest + model name + settings in, a trained model file out.
+
+Unsupervised and bidirectional, as in the reference (rethink-reg-spec §2.3): similarity between each
+warped image and its target plus λ times the diffusion regulariser on the raw half-resolution
+flows; pyramid models add the same objective at their coarse levels (weight 1/scale, images
+average-pooled). Adam (amsgrad) with a per-epoch exponential learning-rate decay.
+
+Resumable: a checkpoint (weights, optimiser, iteration) is written atomically every
+``checkpoint_every`` iterations. Each iteration draws its pairs from a generator seeded by
+``(seed, iteration)``, so a resumed run is bit-identical to an uninterrupted one on the CPU. A
+checkpoint from different settings is ignored, never silently continued.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from regbench import device as devices
+from regbench.data.manifest import Manifest
+from regbench.io import atomic_path
+from regbench.losses import diffusion_loss, similarity_loss
+from regbench.models import build
+from regbench.models.fields import resize_flow, warp
+
+
+def objective(model, source, target, similarity, weight: float, multiplier: float):
+    """Bidirectional loss; returns ``(total, similarity term, regulariser term)`` of the final level."""
+    forward, backward = model.both_directions(source, target)
+    total = sim_final = reg_final = None
+    for fwd, bwd in zip(forward, backward):
+        factor = source.shape[-1] // fwd.shape[-1]
+        if fwd is forward[-1]:  # half-resolution output, scored at full resolution
+            s, t = source, target
+            wf, wb = resize_flow(fwd, 2.0), resize_flow(bwd, 2.0)
+            level_weight = 1.0
+        else:
+            pool = F.avg_pool2d if source.ndim == 4 else F.avg_pool3d
+            s, t = pool(source, factor), pool(target, factor)
+            wf, wb = fwd, bwd
+            level_weight = 1.0 / factor
+        with torch.autocast(source.device.type, enabled=False):
+            sim = 0.5 * (similarity(warp(s.float(), wf.float()), t.float())
+                         + similarity(warp(t.float(), wb.float()), s.float()))
+        reg = diffusion_loss(torch.cat([fwd, bwd]).float(), multiplier)
+        term = level_weight * (sim + weight * reg)
+        total = term if total is None else total + term
+        sim_final, reg_final = sim, reg
+    return total, sim_final, reg_final
+
+
+def fingerprint(model_name: str, settings: dict, seed: int, train_ids: list[str]) -> str:
+    blob = json.dumps([model_name, settings, seed, train_ids], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def sample_batch(images: torch.Tensor, rng: np.random.Generator, batch: int, flip: bool):
+    """``batch`` random ordered pairs of distinct subjects, optionally flipped along axis 0."""
+    n = images.shape[0]
+    first = rng.integers(0, n, size=batch)
+    second = (first + rng.integers(1, n, size=batch)) % n
+    source, target = images[first], images[second]
+    if flip and rng.random() < 0.5:
+        source, target = source.flip(2), target.flip(2)
+    return source, target
+
+
+def train(
+    manifest_path: str | Path, model_name: str, settings: dict, seed: int, out: str | Path,
+    log_path: str | Path, device: str = "auto", threads: int | None = None,
+) -> Path:
+    """Train ``model_name`` on the manifest's training subjects and write the model file ``out``."""
+    out, log_path = Path(out), Path(log_path)
+    checkpoint_path = out.with_name("checkpoint.pt")
+    manifest = Manifest.load(manifest_path)
+    dev = devices.select(device, threads)
+    train_ids = manifest.split("train")
+    if len(train_ids) < 2:
+        raise ValueError(f"{manifest.path}: training needs at least 2 subjects, found {len(train_ids)}")
+    images = torch.from_numpy(np.stack([manifest.image(s) for s in train_ids]))[:, None].to(dev)
+
+    torch.manual_seed(seed)
+    model = build(model_name, manifest.ndim).to(dev)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings["lr"], amsgrad=True)
+    use_amp = bool(settings.get("amp", True)) and dev.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    similarity = similarity_loss(settings["similarity"], manifest.ndim, settings.get("lncc_window", 9))
+    key = fingerprint(model_name, settings, seed, train_ids)
+
+    start = 0
+    if checkpoint_path.exists():
+        state = torch.load(checkpoint_path, map_location=dev, weights_only=False)
+        if state.get("fingerprint") == key:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scaler.load_state_dict(state["scaler"])
+            start = state["iteration"]
+            print(f"resuming {model_name} from {checkpoint_path} at iteration {start}", flush=True)
+        else:
+            print(f"ignoring {checkpoint_path}: written for other settings", flush=True)
+
+    iterations = settings["iterations"]
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log = log_path.open("a" if start else "w")
+    if not start:
+        log.write("iteration,loss,similarity,regulariser,lr,seconds\n")
+    model.train()
+    progress = tqdm(range(start, iterations), desc=f"train {model_name}", unit="it",
+                    initial=start, total=iterations, mininterval=2.0)
+    for it in progress:
+        tick = time.perf_counter()
+        rng = np.random.default_rng([seed, it])
+        source, target = sample_batch(images, rng, settings["batch_size"], settings.get("flip", True))
+        lr = settings["lr"] * settings["lr_decay"] ** (it // settings["iterations_per_epoch"])
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        with torch.autocast(dev.type, dtype=torch.float16, enabled=use_amp):
+            loss, sim, reg = objective(model, source, target, similarity,
+                                       settings["lambda"], settings.get("loss_mult", 1.0))
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        devices.synchronize(dev)
+        seconds = time.perf_counter() - tick
+        log.write(f"{it + 1},{loss.item():.6f},{sim.item():.6f},{reg.item():.6f},{lr:.3e},{seconds:.4f}\n")
+        progress.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
+        if (it + 1) % settings["checkpoint_every"] == 0 and it + 1 < iterations:
+            log.flush()
+            with atomic_path(checkpoint_path) as tmp:
+                torch.save({"fingerprint": key, "iteration": it + 1, "model": model.state_dict(),
+                            "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict()}, tmp)
+    log.close()
+    with atomic_path(out) as tmp:
+        torch.save({"model": model_name, "ndim": manifest.ndim, "state_dict": model.state_dict(),
+                    "settings": settings, "seed": seed, "iterations": iterations}, tmp)
+    checkpoint_path.unlink(missing_ok=True)
+    return out
+
+
+def load_model(path: str | Path, device: torch.device):
+    """Rebuild a trained network from a model file written by :func:`train`."""
+    path = Path(path)
+    try:
+        saved = torch.load(path, map_location=device, weights_only=False)
+        model = build(saved["model"], saved["ndim"]).to(device)
+        model.load_state_dict(saved["state_dict"])
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: model file not found") from None
+    except Exception as err:
+        raise ValueError(f"{path}: not a regbench model file ({err})") from None
+    return model.eval()
