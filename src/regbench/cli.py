@@ -115,8 +115,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--metrics", nargs="+", required=True)
     s.add_argument("--timings", nargs="+", required=True)
     s.add_argument("--previews", nargs="+", required=True)
-    s.add_argument("--out", nargs=5, required=True,
-                   metavar=("PAIRS_CSV", "TABLE_CSV", "TABLE_MD", "DICE_PNG", "QUALITATIVE_PNG"))
+    s.add_argument(
+        "--out",
+        nargs=5,
+        required=True,
+        metavar=("PAIRS_CSV", "TABLE_CSV", "TABLE_MD", "DICE_PNG", "QUALITATIVE_PNG"),
+    )
     s.set_defaults(run=_aggregate)
 
     s = sub.add_parser("models", help="list the model presets and their parameter counts")

@@ -41,12 +41,16 @@ def pair_metrics(manifest: Manifest, pair: dict, disp: np.ndarray) -> list[tuple
     fixed = manifest.label_map(pair["fixed"])
     warped = np.rint(warp_array(manifest.label_map(pair["moving"]), disp, "nearest")).astype(np.int16)
     rows = []
-    for metric, values in (("dice", metrics.dice_per_label(fixed, warped, names)),
-                           ("hd95", metrics.hd95_per_label(fixed, warped, names, manifest.spacing))):
+    for metric, values in (
+        ("dice", metrics.dice_per_label(fixed, warped, names)),
+        ("hd95", metrics.hd95_per_label(fixed, warped, names, manifest.spacing)),
+    ):
         rows += [(names[label], metric, value) for label, value in values.items()]
     det = metrics.jacobian_determinant(disp)
-    rows += [("", "sdlogj", metrics.sdlogj(det)),
-             ("", "nonpositive_jacobian_pct", metrics.nonpositive_percent(det))]
+    rows += [
+        ("", "sdlogj", metrics.sdlogj(det)),
+        ("", "nonpositive_jacobian_pct", metrics.nonpositive_percent(det)),
+    ]
     truth = manifest.true_displacement(pair)
     if truth is not None:
         rows.append(("", "epe_mm", metrics.endpoint_error(disp, truth, manifest.spacing, fixed > 0)))
@@ -54,8 +58,13 @@ def pair_metrics(manifest: Manifest, pair: dict, disp: np.ndarray) -> list[tuple
 
 
 def evaluate(
-    manifest_path: str | Path, fields_path: str | Path, method: str, seed: int | None,
-    out: str | Path, timing_out: str | Path, preview_out: str | Path,
+    manifest_path: str | Path,
+    fields_path: str | Path,
+    method: str,
+    seed: int | None,
+    out: str | Path,
+    timing_out: str | Path,
+    preview_out: str | Path,
 ) -> None:
     """Write the metric rows, the per-pair runtimes and a preview of the first pair."""
     manifest = Manifest.load(manifest_path)
@@ -65,7 +74,9 @@ def evaluate(
     for pair in tqdm(manifest.pairs, desc=f"evaluate {method}", unit="pair", mininterval=2.0):
         disp = fields[pair["id"]]
         ident = [task, method, seed, pair["id"], pair["fixed"], pair["moving"]]
-        rows += [[*ident, label, metric, value] for label, metric, value in pair_metrics(manifest, pair, disp)]
+        rows += [
+            [*ident, label, metric, value] for label, metric, value in pair_metrics(manifest, pair, disp)
+        ]
         timing.append([*ident, "", "runtime_s", fields.runtimes[pair["id"]]])
     write_csv(out, pd.DataFrame(rows, columns=COLUMNS))
     write_csv(timing_out, pd.DataFrame(timing, columns=COLUMNS))
@@ -73,6 +84,8 @@ def evaluate(
     disp = fields[first["id"]]
     with atomic_path(preview_out) as tmp:
         np.savez_compressed(
-            tmp, pair_id=first["id"], displacement=disp,
+            tmp,
+            pair_id=first["id"],
+            displacement=disp,
             warped=warp_array(manifest.image(first["moving"]), disp, "bilinear"),
         )

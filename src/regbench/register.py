@@ -46,8 +46,11 @@ def register_ants(manifest_path: str | Path, settings: dict, seed: int, out: str
 
 @torch.no_grad()
 def register_model(
-    manifest_path: str | Path, model_path: str | Path, out: str | Path,
-    device: str = "auto", threads: int | None = None,
+    manifest_path: str | Path,
+    model_path: str | Path,
+    out: str | Path,
+    device: str = "auto",
+    threads: int | None = None,
 ) -> None:
     manifest = Manifest.load(manifest_path)
     dev = devices.select(device, threads)

@@ -47,8 +47,10 @@ def objective(model, source, target, similarity, weight: float, multiplier: floa
             wf, wb = fwd, bwd
             level_weight = 1.0 / factor
         with torch.autocast(source.device.type, enabled=False):
-            sim = 0.5 * (similarity(warp(s.float(), wf.float()), t.float())
-                         + similarity(warp(t.float(), wb.float()), s.float()))
+            sim = 0.5 * (
+                similarity(warp(s.float(), wf.float()), t.float())
+                + similarity(warp(t.float(), wb.float()), s.float())
+            )
         reg = diffusion_loss(torch.cat([fwd, bwd]).float(), multiplier)
         term = level_weight * (sim + weight * reg)
         total = term if total is None else total + term
@@ -73,8 +75,14 @@ def sample_batch(images: torch.Tensor, rng: np.random.Generator, batch: int, fli
 
 
 def train(
-    manifest_path: str | Path, model_name: str, settings: dict, seed: int, out: str | Path,
-    log_path: str | Path, device: str = "auto", threads: int | None = None,
+    manifest_path: str | Path,
+    model_name: str,
+    settings: dict,
+    seed: int,
+    out: str | Path,
+    log_path: str | Path,
+    device: str = "auto",
+    threads: int | None = None,
 ) -> Path:
     """Train ``model_name`` on the manifest's training subjects and write the model file ``out``."""
     out, log_path = Path(out), Path(log_path)
@@ -112,8 +120,14 @@ def train(
     if not start:
         log.write("iteration,loss,similarity,regulariser,lr,seconds\n")
     model.train()
-    progress = tqdm(range(start, iterations), desc=f"train {model_name}", unit="it",
-                    initial=start, total=iterations, mininterval=2.0)
+    progress = tqdm(
+        range(start, iterations),
+        desc=f"train {model_name}",
+        unit="it",
+        initial=start,
+        total=iterations,
+        mininterval=2.0,
+    )
     for it in progress:
         tick = time.perf_counter()
         rng = np.random.default_rng([seed, it])
@@ -122,8 +136,9 @@ def train(
         for group in optimizer.param_groups:
             group["lr"] = lr
         with torch.autocast(dev.type, dtype=torch.float16, enabled=use_amp):
-            loss, sim, reg = objective(model, source, target, similarity,
-                                       settings["lambda"], settings.get("loss_mult", 1.0))
+            loss, sim, reg = objective(
+                model, source, target, similarity, settings["lambda"], settings.get("loss_mult", 1.0)
+            )
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
@@ -135,12 +150,29 @@ def train(
         if (it + 1) % settings["checkpoint_every"] == 0 and it + 1 < iterations:
             log.flush()
             with atomic_path(checkpoint_path) as tmp:
-                torch.save({"fingerprint": key, "iteration": it + 1, "model": model.state_dict(),
-                            "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict()}, tmp)
+                torch.save(
+                    {
+                        "fingerprint": key,
+                        "iteration": it + 1,
+                        "model": model.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "scaler": scaler.state_dict(),
+                    },
+                    tmp,
+                )
     log.close()
     with atomic_path(out) as tmp:
-        torch.save({"model": model_name, "ndim": manifest.ndim, "state_dict": model.state_dict(),
-                    "settings": settings, "seed": seed, "iterations": iterations}, tmp)
+        torch.save(
+            {
+                "model": model_name,
+                "ndim": manifest.ndim,
+                "state_dict": model.state_dict(),
+                "settings": settings,
+                "seed": seed,
+                "iterations": iterations,
+            },
+            tmp,
+        )
     checkpoint_path.unlink(missing_ok=True)
     return out
 

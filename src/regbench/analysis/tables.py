@@ -26,8 +26,14 @@ def read_rows(paths) -> pd.DataFrame:
     frames = []
     for path in paths:
         try:
-            frames.append(pd.read_csv(path, dtype={"label": str, "seed": "Int64"}, keep_default_na=False,
-                                      na_values={"value": ["", "nan", "NaN"]}))
+            frames.append(
+                pd.read_csv(
+                    path,
+                    dtype={"label": str, "seed": "Int64"},
+                    keep_default_na=False,
+                    na_values={"value": ["", "nan", "NaN"]},
+                )
+            )
         except (FileNotFoundError, pd.errors.EmptyDataError) as err:
             raise ValueError(f"{path}: cannot read metric rows ({err})") from None
     return pd.concat(frames, ignore_index=True)
@@ -58,8 +64,12 @@ def summary(pairs: pd.DataFrame) -> pd.DataFrame:
     """Mean and std over pairs (and seeds) per task and method, with NaN counts."""
     records = []
     for (task, method), group in pairs.groupby(["task", "method"], sort=False):
-        record = {"task": task, "method": method, "seeds": group["seed"].nunique(),
-                  "pairs": group["pair_id"].nunique()}
+        record = {
+            "task": task,
+            "method": method,
+            "seeds": group["seed"].nunique(),
+            "pairs": group["pair_id"].nunique(),
+        }
         for metric in METRICS:
             if metric in group:
                 record[f"{metric}_mean"] = group[metric].mean()

@@ -30,10 +30,15 @@ def register_pair(fixed: np.ndarray, moving: np.ndarray, spacing, settings: dict
     with tempfile.TemporaryDirectory(prefix="regbench-ants-") as tmp:
         tick = time.perf_counter()
         result = ants.registration(
-            f, m, type_of_transform=settings["type_of_transform"],
-            reg_iterations=tuple(settings["reg_iterations"]), syn_metric=settings["metric"],
-            syn_sampling=settings["metric_radius"], grad_step=settings["grad_step"],
-            flow_sigma=settings["flow_sigma"], total_sigma=settings["total_sigma"],
+            f,
+            m,
+            type_of_transform=settings["type_of_transform"],
+            reg_iterations=tuple(settings["reg_iterations"]),
+            syn_metric=settings["metric"],
+            syn_sampling=settings["metric_radius"],
+            grad_step=settings["grad_step"],
+            flow_sigma=settings["flow_sigma"],
+            total_sigma=settings["total_sigma"],
             outprefix=os.path.join(tmp, "reg_"),
         )
         composed = ants.apply_transforms(

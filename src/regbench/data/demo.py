@@ -80,14 +80,19 @@ def make_subject(image, labels, rng, settings: dict, resolution: float):
     """One synthetic subject: deformed, intensity-changed image, labels and its velocity field."""
     deformation, intensity = settings["deformation"], settings["intensity"]
     velocity = smooth_noise(
-        rng, image.shape, image.ndim, deformation["control_spacing_mm"] / resolution,
+        rng,
+        image.shape,
+        image.ndim,
+        deformation["control_spacing_mm"] / resolution,
         deformation["velocity_std_mm"] / resolution,
     )
     v = torch.from_numpy(velocity)[None]
     to_template = integrate(v)
     moved = warp(torch.from_numpy(image)[None, None], to_template)[0, 0].numpy()
     moved_labels = warp(torch.from_numpy(labels.astype(np.float32))[None, None], to_template, "nearest")
-    log_bias = smooth_noise(rng, image.shape, 1, intensity["bias_spacing_mm"] / resolution, intensity["bias_std"])[0]
+    log_bias = smooth_noise(
+        rng, image.shape, 1, intensity["bias_spacing_mm"] / resolution, intensity["bias_std"]
+    )[0]
     gamma = float(np.exp(rng.normal(0.0, intensity["gamma_std"])))
     noisy = np.clip(moved, 0, None) ** gamma * np.exp(log_bias)
     noisy = noisy + rng.normal(0.0, intensity["noise_std"], size=noisy.shape)
@@ -133,9 +138,14 @@ def prepare(settings: dict, seed: int, out_dir: str | Path, task: str) -> Path:
         np.save(out_dir / path, disp.astype(np.float32))
         pairs.append({"id": pid, "fixed": fixed, "moving": moving, "true_displacement": path})
     manifest = {
-        "task": task, "dims": dims, "shape": list(shape), "spacing": spacing,
+        "task": task,
+        "dims": dims,
+        "shape": list(shape),
+        "spacing": spacing,
         "labels": {str(k): v for k, v in LABELS.items()},
-        "subjects": subjects, "splits": splits, "pairs": pairs,
+        "subjects": subjects,
+        "splits": splits,
+        "pairs": pairs,
         "source": "MNI152 2009 template from nilearn, synthetic deformations (regbench demo)",
     }
     manifest_path = out_dir / "manifest.json"

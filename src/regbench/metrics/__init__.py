@@ -6,6 +6,10 @@ from regbench.metrics.overlap import dice_per_label
 from regbench.metrics.surface import hd95_per_label
 
 __all__ = [
-    "dice_per_label", "endpoint_error", "hd95_per_label", "jacobian_determinant",
-    "nonpositive_percent", "sdlogj",
+    "dice_per_label",
+    "endpoint_error",
+    "hd95_per_label",
+    "jacobian_determinant",
+    "nonpositive_percent",
+    "sdlogj",
 ]

@@ -35,6 +35,7 @@ def hd95_per_label(fixed: np.ndarray, warped: np.ndarray, labels, spacing) -> di
             continue
         box = tuple(slice(min(a.start, b.start), max(a.stop, b.stop)) for a, b in zip(bf, bw))
         ef, ew = _edges(fixed[box] == label), _edges(warped[box] == label)
-        out[label] = float(max(np.percentile(_directed(ew, ef, spacing), 95),
-                               np.percentile(_directed(ef, ew, spacing), 95)))
+        out[label] = float(
+            max(np.percentile(_directed(ew, ef, spacing), 95), np.percentile(_directed(ef, ew, spacing), 95))
+        )
     return out

@@ -10,8 +10,14 @@ from monai.networks.blocks import Convolution
 def conv_norm_act(ndim: int, cin: int, cout: int, stride: int = 1, bias: bool = True) -> nn.Module:
     """Convolution k=3 → InstanceNorm (affine=False) → LeakyReLU(0.2)."""
     return Convolution(
-        ndim, cin, cout, strides=stride, kernel_size=3, act=("leakyrelu", {"negative_slope": 0.2}),
-        norm=("instance", {"affine": False}), bias=bias,
+        ndim,
+        cin,
+        cout,
+        strides=stride,
+        kernel_size=3,
+        act=("leakyrelu", {"negative_slope": 0.2}),
+        norm=("instance", {"affine": False}),
+        bias=bias,
     )
 
 

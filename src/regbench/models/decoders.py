@@ -42,14 +42,20 @@ class PyramidDecoder(nn.Module):
     """
 
     def __init__(
-        self, ndim: int, feature_channels: list[int], out_channels: list[int],
-        correlation_radius: int | None = None, iterations: list[int] | None = None,
+        self,
+        ndim: int,
+        feature_channels: list[int],
+        out_channels: list[int],
+        correlation_radius: int | None = None,
+        iterations: list[int] | None = None,
     ):
         super().__init__()
         self.radius = correlation_radius
         self.iterations = iterations or [1] * len(feature_channels)
         if len(self.iterations) != len(feature_channels):
-            raise ValueError(f"iterations {self.iterations}: need one count per level ({len(feature_channels)})")
+            raise ValueError(
+                f"iterations {self.iterations}: need one count per level ({len(feature_channels)})"
+            )
         window = (2 * correlation_radius + 1) ** ndim if correlation_radius is not None else 0
         skips = [c + window if window else 2 * c for c in feature_channels]
         self.blocks = nn.ModuleList(

@@ -34,9 +34,7 @@ class RegistrationNet(nn.Module):
                 f"got {tuple(source.shape)} and {tuple(target.shape)}"
             )
         if any(n % self.divisor for n in source.shape[2:]):
-            raise ValueError(
-                f"spatial size {tuple(source.shape[2:])} must be divisible by {self.divisor}"
-            )
+            raise ValueError(f"spatial size {tuple(source.shape[2:])} must be divisible by {self.divisor}")
 
     def both_directions(self, source: torch.Tensor, target: torch.Tensor) -> tuple[Flows, Flows]:
         """Flows source→target and target→source (two passes unless a network shares one)."""
@@ -69,8 +67,14 @@ class DualStreamNet(RegistrationNet):
     """
 
     def __init__(
-        self, ndim: int, encoder: list[int], decoder: list[int], remain: list[int],
-        pyramid: bool, correlation_radius: int | None = None, iterations: list[int] | None = None,
+        self,
+        ndim: int,
+        encoder: list[int],
+        decoder: list[int],
+        remain: list[int],
+        pyramid: bool,
+        correlation_radius: int | None = None,
+        iterations: list[int] | None = None,
     ):
         super().__init__(ndim)
         self.encoder = CNNEncoder(ndim, 1, encoder)

@@ -20,13 +20,11 @@ ALIASES = {
     "VXM": "cnn",
     "Dual": "cnn-D",
     "DWP": "cnn-DWP",
-    "DWPI": "cnn-DWPI",
     "DWCP": "cnn-DWCP",
     "DWCPI": "cnn-DWCPI",
 }
 #: every name that builds, in the paper's order
 PRESETS = ("cnn", "cnn-D", "cnn-DWP", "cnn-DWPI", "cnn-DWCP", "cnn-DWCPI")
-NAME_PATTERN = r"[a-z]+(?:-[A-Z]+)?"
 
 # widths of the reference configurations (rethink-reg-spec §1.2-1.4)
 _SINGLE_STREAM = dict(encoder=[16, 32, 64, 96, 128], decoder=[128, 96, 64, 32], remain=[32, 32])
@@ -89,7 +87,9 @@ def build(name: str, ndim: int) -> RegistrationNet:
     if not spec.dual:
         return EarlyFusionUNet(ndim, **_SINGLE_STREAM)
     return DualStreamNet(
-        ndim, **_DUAL_STREAM, pyramid=spec.pyramid,
+        ndim,
+        **_DUAL_STREAM,
+        pyramid=spec.pyramid,
         correlation_radius=_CORRELATION_RADIUS if spec.correlation else None,
         iterations=_ITERATIONS if spec.iterative else None,
     )

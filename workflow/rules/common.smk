@@ -1,0 +1,71 @@
+# Config validation, the model / method lists and the target lists.
+import json
+import os
+import re
+import sys
+
+from snakemake.utils import validate
+
+# The checkout's regbench comes first, in this process and in every job (local or SLURM),
+# whichever environment runs the rules.
+SRC = str(Path(workflow.basedir) / "src")
+sys.path.insert(0, SRC)
+os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")])))
+
+from regbench import config as regbench_config
+
+
+validate(config, schema="../schemas/config.schema.yaml")
+try:
+    regbench_config.check(config)
+except regbench_config.ConfigError as err:
+    raise WorkflowError(str(err)) from None
+
+MODELS = regbench_config.models(config)
+SEEDS = [str(s) for s in config["seeds"]]
+ENV = "../../envs/regbench.yaml"
+
+
+wildcard_constraints:
+    task=r"[A-Za-z0-9_]+",
+    model="|".join(map(re.escape, MODELS)),
+    seed=r"\d+",
+    method=r"[A-Za-z0-9_.-]+",
+
+
+def task_settings(task, section):
+    return config["task_settings"][task][section]
+
+
+def settings_json(task, section):
+    """A task's settings section as JSON for the command line (and a rerun trigger)."""
+    return json.dumps(task_settings(task, section), sort_keys=True)
+
+
+def methods():
+    """Every evaluated method name: baselines, then each model × seed."""
+    names = ["identity"] if "identity" in config["baselines"] else []
+    if "ants" in config["baselines"]:
+        names += [f"ants-seed{s}" for s in SEEDS]
+    return names + [f"{m}-seed{s}" for m in MODELS for s in SEEDS]
+
+
+def method_name(method):
+    """The method of a name such as ``cnn-seed0`` (``cnn``)."""
+    return method.rsplit("-seed", 1)[0]
+
+
+def seed_option(method):
+    """``--seed N`` for a seeded method name, '' for identity."""
+    return f"--seed {method.rsplit('-seed', 1)[1]}" if "-seed" in method else ""
+
+
+def temp_unless_kept(path):
+    """Displacement fields are large: removed once scored unless ``keep_fields`` is set."""
+    return path if config["keep_fields"] else temp(path)
+
+
+def all_targets():
+    return expand(
+        "results/{task}/tables/summary.md", task=config["tasks"]
+    ) + expand("results/{task}/figures/qualitative.png", task=config["tasks"])

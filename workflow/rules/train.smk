@@ -1,0 +1,46 @@
+rule train:
+    input:
+        manifest="results/{task}/data/manifest.json",
+    output:
+        model="results/{task}/train/{model}/seed{seed}/model.pt",
+    params:
+        settings=lambda w: settings_json(w.task, "training"),
+        device=config["device"],
+    log:
+        "results/{task}/train/{model}/seed{seed}/train_log.csv",
+    benchmark:
+        "results/{task}/benchmarks/train/{model}-seed{seed}.tsv"
+    threads: config["resources"]["train"]["threads"]
+    resources:
+        gpu=config["resources"]["train"]["gpu"],
+        mem_mb=config["resources"]["train"]["mem_mb"],
+        runtime=config["resources"]["train"]["runtime"],
+    conda:
+        ENV
+    shell:
+        "python -m regbench train --manifest {input.manifest} --model {wildcards.model} "
+        "--settings {params.settings:q} --seed {wildcards.seed} --out {output.model} "
+        "--log {log} --device {params.device} --threads {threads}"
+
+
+rule register_model:
+    input:
+        manifest="results/{task}/data/manifest.json",
+        model="results/{task}/train/{model}/seed{seed}/model.pt",
+    output:
+        fields=temp_unless_kept("results/{task}/fields/{model}-seed{seed}.npz"),
+    params:
+        device=config["device"],
+    log:
+        "results/{task}/logs/register/{model}-seed{seed}.log",
+    threads: config["resources"]["register"]["threads"]
+    resources:
+        gpu=config["resources"]["register"]["gpu"],
+        mem_mb=config["resources"]["register"]["mem_mb"],
+        runtime=config["resources"]["register"]["runtime"],
+    conda:
+        ENV
+    shell:
+        "python -m regbench register --manifest {input.manifest} --method model "
+        "--model-file {input.model} --out {output.fields} --device {params.device} "
+        "--threads {threads} > {log} 2>&1"
