@@ -15,7 +15,7 @@ METRICS = {
     "hd95": ("HD95 (mm)", 2),
     "epe_mm": ("EPE (mm)", 2),
     "sdlogj": ("SDlogJ", 3),
-    "nonpositive_jacobian_pct": ("% |J|≤0", 3),
+    "nonpositive_jacobian_pct": ("% det J ≤ 0", 3),
     "runtime_s": ("Runtime (s)", 3),
 }
 BASELINES = ("identity", "ants")

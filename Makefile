@@ -1,0 +1,38 @@
+# `make demo` runs the embedded demo study end to end; `make test` runs the tests.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+# The CPU build of torch (see DEVELOPERS notes); one pip call so the resolver sees every constraint.
+TORCH := torch==2.13.0
+
+.PHONY: demo test install lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q $(TORCH) -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --cores all
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --report results/report.html
+	@echo
+	@echo "Tables:   results/*/tables/summary.md (and .csv, per_pair.csv)"
+	@echo "Figures:  results/*/figures/dice.png, results/*/figures/qualitative.png"
+	@echo "Report:   results/report.html"
+	@cat results/*/tables/summary.md
+
+test: install
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/pytest -q
+
+lint: install
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --lint
+
+clean:
+	rm -rf results .snakemake
