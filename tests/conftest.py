@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -7,8 +8,14 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "configs" / "tiny.yaml"
 TINY_DATA = {
-    "source": "demo", "dims": 2, "resolution_mm": 4, "shape": [48, 64], "slice_z_mm": 10,
-    "subjects": 6, "split": {"train": 3, "val": 0}, "test_pairs": 3,
+    "source": "demo",
+    "dims": 2,
+    "resolution_mm": 4,
+    "shape": [48, 64],
+    "slice_z_mm": 10,
+    "subjects": 6,
+    "split": {"train": 3, "val": 0},
+    "test_pairs": 3,
     "deformation": {"control_spacing_mm": 32, "velocity_std_mm": 6},
     "intensity": {"bias_spacing_mm": 64, "bias_std": 0.1, "gamma_std": 0.1, "noise_std": 0.01},
 }
@@ -16,9 +23,23 @@ TINY_DATA = {
 
 def snakemake(workdir, *args, check=True):
     """Run the workflow with the tiny config in ``workdir``; return the completed process."""
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory",
-           str(workdir), "--configfile", str(TINY), "--cores", "2", *args]
-    done = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir)
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(TINY),
+        "--cores",
+        "2",
+        *args,
+    ]
+    # the jobs call `python`: make it this interpreter
+    env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]))
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir, env=env)
     if check and done.returncode:
         raise AssertionError(f"snakemake failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
     return done

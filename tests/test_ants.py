@@ -3,8 +3,15 @@ import pytest
 
 from regbench.baselines.ants import register_pair
 
-SETTINGS = dict(type_of_transform="SyNOnly", reg_iterations=[20, 10], metric="CC", metric_radius=2,
-                grad_step=0.2, flow_sigma=3, total_sigma=0)
+SETTINGS = dict(
+    type_of_transform="SyNOnly",
+    reg_iterations=[20, 10],
+    metric="CC",
+    metric_radius=2,
+    grad_step=0.2,
+    flow_sigma=3,
+    total_sigma=0,
+)
 
 
 def test_ants_is_seeded_and_reproducible(tiny_manifest):

@@ -4,7 +4,12 @@ import torch
 from monai.metrics import compute_hausdorff_distance
 
 from regbench.metrics import (
-    dice_per_label, endpoint_error, hd95_per_label, jacobian_determinant, nonpositive_percent, sdlogj,
+    dice_per_label,
+    endpoint_error,
+    hd95_per_label,
+    jacobian_determinant,
+    nonpositive_percent,
+    sdlogj,
 )
 
 

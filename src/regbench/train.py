@@ -3,7 +3,8 @@
 Unsupervised and bidirectional, as in the reference (rethink-reg-spec §2.3): similarity between each
 warped image and its target plus λ times the diffusion regulariser on the raw half-resolution
 flows; pyramid models add the same objective at their coarse levels (weight 1/scale, images
-average-pooled). Adam (amsgrad) with a per-epoch exponential learning-rate decay.
+average-pooled), except at levels of 4 voxels or fewer along a side.
+Adam (amsgrad) with a per-epoch exponential learning-rate decay.
 
 Resumable: a checkpoint (weights, optimiser, iteration) is written atomically every
 ``checkpoint_every`` iterations. Each iteration draws its pairs from a generator seeded by
@@ -30,6 +31,10 @@ from regbench.losses import diffusion_loss, similarity_loss
 from regbench.models import build
 from regbench.models.fields import resize_flow, warp
 
+#: pyramid levels this small (any side) get no deep supervision: similarity on a few pixels is
+#: degenerate (the reference skips them likewise, rethink-reg-spec §2.3)
+MIN_SUPERVISED_SIZE = 4
+
 
 def objective(model, source, target, similarity, weight: float, multiplier: float):
     """Bidirectional loss; returns ``(total, similarity term, regulariser term)`` of the final level."""
@@ -41,6 +46,8 @@ def objective(model, source, target, similarity, weight: float, multiplier: floa
             s, t = source, target
             wf, wb = resize_flow(fwd, 2.0), resize_flow(bwd, 2.0)
             level_weight = 1.0
+        elif min(fwd.shape[2:]) <= MIN_SUPERVISED_SIZE:
+            continue
         else:
             pool = F.avg_pool2d if source.ndim == 4 else F.avg_pool3d
             s, t = pool(source, factor), pool(target, factor)

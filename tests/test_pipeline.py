@@ -1,0 +1,66 @@
+"""The whole DAG through Snakemake on the tiny study: tables, determinism, config errors, lint."""
+
+import filecmp
+
+import pandas as pd
+import pytest
+
+from tests.conftest import snakemake
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    first, second = tmp_path_factory.mktemp("run1"), tmp_path_factory.mktemp("run2")
+    snakemake(first)
+    snakemake(second)
+    return first, second
+
+
+def test_tables_have_every_method_and_learning_beats_identity(runs):
+    table = pd.read_csv(runs[0] / "results/tiny/tables/summary.csv").set_index("method")
+    assert list(table.index) == ["identity", "ants", "cnn", "cnn-DWP"]
+    assert table["pairs"].eq(4).all()
+    assert table["dice_mean"].between(0, 1).all() and (table["hd95_mean"] >= 0).all()
+    for method in ("ants", "cnn", "cnn-DWP"):
+        assert table.loc[method, "dice_mean"] > table.loc["identity", "dice_mean"]
+        assert table.loc[method, "epe_mm_mean"] < table.loc["identity", "epe_mm_mean"]
+    assert table.loc["identity", "nonpositive_jacobian_pct_mean"] == 0
+    markdown = (runs[0] / "results/tiny/tables/summary.md").read_text()
+    assert markdown.count("\n") == 6 and "| tiny | cnn-DWP |" in markdown
+    for figure in ("dice.png", "qualitative.png"):
+        assert (runs[0] / "results/tiny/figures" / figure).stat().st_size > 10_000
+
+
+def test_pairs_are_scored_by_id_for_every_method(runs):
+    rows = pd.read_csv(runs[0] / "results/tiny/tables/per_pair.csv")
+    assert rows.groupby("method")["pair_id"].apply(sorted).map(tuple).nunique() == 1
+
+
+def test_same_config_and_seed_give_identical_metric_files(runs):
+    first, second = (run / "results/tiny/metrics" for run in runs)
+    names = sorted(p.name for p in first.iterdir())
+    assert names == ["ants-seed0.csv", "cnn-DWP-seed0.csv", "cnn-seed0.csv", "identity.csv"]
+    match, mismatch, errors = filecmp.cmpfiles(first, second, names, shallow=False)
+    assert mismatch == [] and errors == []
+
+
+def test_fields_are_temporary(runs):
+    assert not list((runs[0] / "results/tiny/fields").glob("*.npz"))
+
+
+def test_unknown_config_key_is_named(tmp_path):
+    done = snakemake(tmp_path, "-n", "--config", "iterations=5", check=False)
+    assert done.returncode != 0 and "iterations" in done.stdout + done.stderr
+
+
+def test_unbuildable_model_is_rejected_with_reason(tmp_path):
+    done = snakemake(tmp_path, "-n", "--config", "models=[cnn-WP]", check=False)
+    assert done.returncode != 0
+    assert "config key 'models'" in done.stdout + done.stderr and "needs 'D'" in done.stdout + done.stderr
+
+
+def test_lint_is_clean(tmp_path):
+    done = snakemake(tmp_path, "--lint", check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
