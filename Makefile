@@ -2,7 +2,7 @@
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
-# The CPU build of torch (see DEVELOPERS notes); one pip call so the resolver sees every constraint.
+# torch==2.13.0 is the CPU build; one pip call so the resolver sees every constraint.
 TORCH := torch==2.13.0
 
 .PHONY: demo test install lint clean
