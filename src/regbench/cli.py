@@ -49,10 +49,9 @@ def _aggregate(a):
     from regbench.analysis import figures, tables
 
     pairs_path, csv_path, md_path, dice_path, qualitative_path = a.out
-    table = tables.write_tables(a.metrics, a.timings, pairs_path, csv_path, md_path)
-    figures.dice_figure(tables.per_pair(tables.read_rows(a.metrics)), dice_path)
-    previews = {tables.read_rows([m])["method"].iloc[0]: p for m, p in zip(a.metrics, a.previews)}
-    figures.qualitative_figure(a.manifest, previews, qualitative_path)
+    pairs, table = tables.write_tables(a.metrics, a.timings, pairs_path, csv_path, md_path)
+    figures.dice_figure(pairs, dice_path)
+    figures.qualitative_figure(a.manifest, a.previews, qualitative_path)
     print(tables.markdown(table))
 
 

@@ -85,6 +85,7 @@ def evaluate(
     with atomic_path(preview_out) as tmp:
         np.savez_compressed(
             tmp,
+            method=method,
             pair_id=first["id"],
             displacement=disp,
             warped=warp_array(manifest.image(first["moving"]), disp, "bilinear"),

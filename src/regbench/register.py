@@ -56,7 +56,7 @@ def register_model(
     dev = devices.select(device, threads)
     model = load_model(model_path, dev)
     fields, runtimes = {}, {}
-    for pair, fixed, moving in _each_pair(manifest, f"register {Path(model_path).parent.parent.name}"):
+    for pair, fixed, moving in _each_pair(manifest, "register"):
         f = torch.from_numpy(fixed)[None, None].to(dev)
         m = torch.from_numpy(moving)[None, None].to(dev)
         devices.synchronize(dev)

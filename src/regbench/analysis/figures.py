@@ -39,19 +39,23 @@ def _middle_slice(array: np.ndarray) -> np.ndarray:
 
 def _grid_lines(ax, disp: np.ndarray, step: int = 4) -> None:
     """Draw the deformed grid ``x + u(x)`` (in-plane components)."""
-    rows, cols = np.meshgrid(np.arange(disp.shape[1]), np.arange(disp.shape[2]), indexing="ij")
-    y, x = rows + disp[0], cols + disp[1]
+    # images are shown transposed (axis 0 horizontal), so plot axis-0 coordinates on x
+    axis0, axis1 = np.meshgrid(np.arange(disp.shape[1]), np.arange(disp.shape[2]), indexing="ij")
+    axis0, axis1 = axis0 + disp[0], axis1 + disp[1]
     for i in range(0, disp.shape[1], step):
-        ax.plot(y[i, :], x[i, :], color="tab:red", lw=0.5)
+        ax.plot(axis0[i, :], axis1[i, :], color="tab:red", lw=0.5)
     for j in range(0, disp.shape[2], step):
-        ax.plot(y[:, j], x[:, j], color="tab:red", lw=0.5)
+        ax.plot(axis0[:, j], axis1[:, j], color="tab:red", lw=0.5)
 
 
-def qualitative_figure(manifest_path, previews: dict[str, str], path) -> None:
+def qualitative_figure(manifest_path, preview_paths, path) -> None:
     """Fixed and moving images, then per method the warped image and the deformed grid."""
     manifest = Manifest.load(manifest_path)
-    methods = method_order(previews)
-    loaded = {m: np.load(previews[m]) for m in methods}
+    loaded = {}
+    for preview in preview_paths:
+        data = np.load(preview)
+        loaded[str(data["method"])] = data
+    methods = method_order(loaded)
     pair_id = str(loaded[methods[0]]["pair_id"])
     pair = next(p for p in manifest.pairs if p["id"] == pair_id)
     fixed, moving = manifest.image(pair["fixed"]), manifest.image(pair["moving"])

@@ -100,11 +100,12 @@ def markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_tables(metric_paths, timing_paths, out_pairs, out_csv, out_md) -> pd.DataFrame:
+def write_tables(metric_paths, timing_paths, out_pairs, out_csv, out_md):
+    """Write the per-pair table and the summary (CSV and Markdown); return both frames."""
     pairs = per_pair(read_rows([*metric_paths, *timing_paths]))
     table = summary(pairs)
     write_csv(out_pairs, pairs)
     write_csv(out_csv, table)
     with atomic_path(out_md) as tmp:
         Path(tmp).write_text(markdown(table))
-    return table
+    return pairs, table
