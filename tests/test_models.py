@@ -10,6 +10,12 @@ REFERENCE = {
     "cnn-DWP": (1_886_796, 665_976),
     "cnn-DWCP": (1_705_356, 553_656),
     "cnn-DWCPI": (1_705_356, 553_656),
+    "lk": (2_066_966, 545_157),
+    "less": (1_809_059, 642_818),
+    "less-DWP": (1_764_508, 625_192),
+    "less-DWPI": (1_764_508, 625_192),
+    "less-DWCP": (1_982_236, 643_336),
+    "less-DWCPI": (1_982_236, 643_336),
 }
 
 
@@ -33,7 +39,7 @@ def test_forward_backward_shapes(name, ndim, shape):
     if levels == 4:
         assert [f.shape[2:] for f in forward] == [tuple(n // s for n in shape) for s in (16, 8, 4, 2)]
     (forward[-1].square().mean() + backward[-1].square().mean()).backward()
-    assert all(p.grad is not None for p in net.parameters())
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters())
     assert net.predict(source, target).shape == (2, ndim, *shape)
 
 
@@ -44,6 +50,8 @@ def test_forward_backward_shapes(name, ndim, shape):
         ("cnn-DC", "need 'WP'"),
         ("cnn-DW", "W and P together"),
         ("swin-DWP", "unknown backbone"),
+        ("lk-DWP", "not available for the 'lk' backbone"),
+        ("less-D", "use 'less'"),
         ("cnn-PWD", "in that order"),
         ("CNN", "expected"),
     ],
@@ -56,6 +64,7 @@ def test_unbuildable_names_say_why(name, why):
 def test_aliases_resolve():
     assert canonical("VXM") == "cnn"
     assert canonical("DWCPI") == "cnn-DWCPI"
+    assert canonical("LKU") == "lk" and canonical("Less-DWPI") == "less-DWPI"
 
 
 def test_input_size_must_be_divisible():

@@ -5,7 +5,7 @@ import filecmp
 import pandas as pd
 import pytest
 
-from tests.conftest import snakemake
+from tests.conftest import TINY, snakemake
 
 pytestmark = pytest.mark.integration
 
@@ -64,3 +64,19 @@ def test_unbuildable_model_is_rejected_with_reason(tmp_path):
 def test_lint_is_clean(tmp_path):
     done = snakemake(tmp_path, "--lint", check=False)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_every_preset_trains_and_is_scored_through_the_pipeline(tmp_path):
+    import yaml
+
+    from regbench.models import PRESETS
+
+    config = yaml.safe_load(TINY.read_text())
+    config["task_settings"]["tiny"]["training"].update(iterations=3, checkpoint_every=2)
+    config |= {"models": "all", "baselines": ["identity"]}
+    configfile = tmp_path / "all.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+    snakemake(tmp_path, "--configfile", str(configfile))
+    table = pd.read_csv(tmp_path / "results/tiny/tables/summary.csv")
+    assert list(table["method"]) == ["identity", *PRESETS]
+    assert table["dice_mean"].notna().all() and table["pairs"].eq(4).all()

@@ -60,10 +60,10 @@ def _models(a):
     from regbench.models.zoo import ALIASES
 
     aliases = {v: k for k, v in ALIASES.items()}
-    print(f"{'model':<12} {'paper':<8} {'params 2D':>12} {'params 3D':>12}")
+    print(f"{'model':<12} {'paper':<11} {'params 2D':>12} {'params 3D':>12}")
     for name in PRESETS:
         counts = [parameter_count(build(name, ndim)) for ndim in (2, 3)]
-        print(f"{name:<12} {aliases.get(name, ''):<8} {counts[0]:>12,} {counts[1]:>12,}")
+        print(f"{name:<12} {aliases.get(name, ''):<11} {counts[0]:>12,} {counts[1]:>12,}")
 
 
 def parser() -> argparse.ArgumentParser:

@@ -51,7 +51,8 @@ def per_pair(rows: pd.DataFrame) -> pd.DataFrame:
     nans = nans.pivot_table(index=keys, columns="metric", values="missing", aggfunc="sum")
     wide = wide.join(nans.add_suffix("_nan")).reset_index()
     wide["seed"] = wide["seed"].replace(-1, pd.NA)
-    return wide
+    appearance = {m: i for i, m in enumerate(dict.fromkeys(rows["method"]))}  # pivot sorted by name
+    return wide.sort_values("method", key=lambda m: m.map(appearance), kind="stable", ignore_index=True)
 
 
 def method_order(methods) -> list[str]:

@@ -17,7 +17,7 @@ class CNNEncoder(nn.Module):
 
     def __init__(self, ndim: int, in_channels: int, widths: list[int]):
         super().__init__()
-        self.widths = widths
+        self.feature_widths = widths[1:]
         self.levels = nn.ModuleList(
             EncoderLevel(ndim, in_channels if i == 0 else widths[i - 1], w, down=i > 0)
             for i, w in enumerate(widths)

@@ -13,10 +13,17 @@ from regbench.models.fields import compose, resize_flow, warp
 class UNetDecoder(nn.Module):
     """Up blocks over coarse-to-fine skips, extra convs at the finest level, then a flow conv."""
 
-    def __init__(self, ndim: int, skip_channels: list[int], out_channels: list[int], remain: list[int]):
+    def __init__(
+        self,
+        ndim: int,
+        skip_channels: list[int],
+        out_channels: list[int],
+        remain: list[int],
+        n_convs: int = 1,
+    ):
         super().__init__()
         self.blocks = nn.ModuleList(
-            UpBlock(ndim, out_channels[i - 1] if i else 0, skip, out)
+            UpBlock(ndim, out_channels[i - 1] if i else 0, skip, out, n_convs)
             for i, (skip, out) in enumerate(zip(skip_channels, out_channels))
         )
         widths = [out_channels[-1], *remain]
@@ -48,6 +55,7 @@ class PyramidDecoder(nn.Module):
         out_channels: list[int],
         correlation_radius: int | None = None,
         iterations: list[int] | None = None,
+        n_convs: int = 1,
     ):
         super().__init__()
         self.radius = correlation_radius
@@ -59,7 +67,7 @@ class PyramidDecoder(nn.Module):
         window = (2 * correlation_radius + 1) ** ndim if correlation_radius is not None else 0
         skips = [c + window if window else 2 * c for c in feature_channels]
         self.blocks = nn.ModuleList(
-            UpBlock(ndim, out_channels[i - 1] if i else 0, skip, out)
+            UpBlock(ndim, out_channels[i - 1] if i else 0, skip, out, n_convs)
             for i, (skip, out) in enumerate(zip(skips, out_channels))
         )
         self.flows = nn.ModuleList(FlowConv(ndim, out) for out in out_channels)

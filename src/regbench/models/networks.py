@@ -62,6 +62,9 @@ class EarlyFusionUNet(RegistrationNet):
 class DualStreamNet(RegistrationNet):
     """One weight-shared encoder applied to each image (design ``D``); the two directions share it.
 
+    ``encoder`` maps an image to features fine to coarse and lists their channels in
+    ``feature_widths``.
+
     With ``pyramid`` set the decoder is the motion pyramid (``WP``, optionally ``C`` and ``I``),
     otherwise the per-level features are concatenated into the U-Net decoder (late fusion).
     """
@@ -69,20 +72,21 @@ class DualStreamNet(RegistrationNet):
     def __init__(
         self,
         ndim: int,
-        encoder: list[int],
+        encoder: nn.Module,
         decoder: list[int],
         remain: list[int],
         pyramid: bool,
         correlation_radius: int | None = None,
         iterations: list[int] | None = None,
+        n_convs: int = 1,
     ):
         super().__init__(ndim)
-        self.encoder = CNNEncoder(ndim, 1, encoder)
-        widths = encoder[1:][::-1]
+        self.encoder = encoder
+        widths = encoder.feature_widths[::-1]
         if pyramid:
-            self.decoder = PyramidDecoder(ndim, widths, decoder, correlation_radius, iterations)
+            self.decoder = PyramidDecoder(ndim, widths, decoder, correlation_radius, iterations, n_convs)
         else:
-            self.decoder = UNetDecoder(ndim, [2 * w for w in widths], decoder, remain)
+            self.decoder = UNetDecoder(ndim, [2 * w for w in widths], decoder, remain, n_convs)
 
     def _decode(self, source: list[torch.Tensor], target: list[torch.Tensor]) -> Flows:
         if isinstance(self.decoder, PyramidDecoder):

@@ -1,7 +1,9 @@
 """Model names, presets and construction.
 
 A model name is a backbone plus the registration-specific designs it uses, written as letters in
-the paper's order: ``cnn``, ``cnn-D``, ``cnn-DWP``, ``cnn-DWCP``, ``cnn-DWCPI``. Designs: ``D``
+the paper's order: ``cnn``, ``cnn-D``, ``cnn-DWP``, ``cnn-DWCP``, ``cnn-DWCPI``. Backbones: ``cnn``
+(VoxelMorph-style U-Net), ``lk`` (LKU-Net), ``less`` (LessNet's parameter-free pooling encoder,
+which encodes each image separately by construction). Designs: ``D``
 dual-stream shared encoder, ``WP`` motion pyramid with feature warping, ``C`` local correlation,
 ``I`` iterative refinement. Paper aliases (VXM, Dual, DWP, ...) resolve to these names.
 """
@@ -13,22 +15,39 @@ from dataclasses import dataclass
 
 import torch.nn as nn
 
+from regbench.models.cnn import CNNEncoder
+from regbench.models.lk import LKUNet
 from regbench.models.networks import DualStreamNet, EarlyFusionUNet, RegistrationNet
+from regbench.models.pooling import PoolingEncoder
 
-BACKBONES = ("cnn",)
+BACKBONES = ("cnn", "lk", "less")
 ALIASES = {
     "VXM": "cnn",
     "Dual": "cnn-D",
     "DWP": "cnn-DWP",
     "DWCP": "cnn-DWCP",
     "DWCPI": "cnn-DWCPI",
+    "LKU": "lk",
+    "LessNet": "less",
+    "Less-DWP": "less-DWP",
+    "Less-DWPI": "less-DWPI",
+    "Less-DWCP": "less-DWCP",
+    "Less-DWCPI": "less-DWCPI",
 }
 #: every name that builds, in the paper's order
-PRESETS = ("cnn", "cnn-D", "cnn-DWP", "cnn-DWPI", "cnn-DWCP", "cnn-DWCPI")
+PRESETS = (
+    "cnn", "cnn-D", "cnn-DWP", "cnn-DWPI", "cnn-DWCP", "cnn-DWCPI", "lk",
+    "less", "less-DWP", "less-DWPI", "less-DWCP", "less-DWCPI",
+)  # fmt: skip
 
 # widths of the reference configurations (rethink-reg-spec §1.2-1.4)
 _SINGLE_STREAM = dict(encoder=[16, 32, 64, 96, 128], decoder=[128, 96, 64, 32], remain=[32, 32])
-_DUAL_STREAM = dict(encoder=[8, 16, 32, 48, 64], decoder=[128, 96, 64, 32], remain=[32, 32])
+_CNN_STREAM = [8, 16, 32, 48, 64]
+_DECODERS = {  # backbone -> (decoder widths, convolutions per block)
+    "cnn": ([128, 96, 64, 32], 1),
+    "less": ([128, 96, 64, 48], 2),
+}
+_REMAIN = [32, 32]
 _ITERATIONS = [1, 1, 2, 2]
 _CORRELATION_RADIUS = 1
 
@@ -71,6 +90,13 @@ def parse(name: str) -> ModelSpec:
         raise ValueError(f"model {name!r}: the motion pyramid warps source features, so it needs 'D'")
     if (spec.correlation or spec.iterative) and not spec.pyramid:
         raise ValueError(f"model {name!r}: 'C' and 'I' act inside the motion pyramid, so they need 'WP'")
+    if backbone == "lk" and designs:
+        raise ValueError(f"model {name!r}: registration designs are not available for the 'lk' backbone yet")
+    if backbone == "less" and designs == "D":
+        raise ValueError(
+            f"model {name!r}: the pooling encoder has no parameters, so 'less' already encodes each "
+            "image separately; use 'less'"
+        )
     return spec
 
 
@@ -84,14 +110,21 @@ def build(name: str, ndim: int) -> RegistrationNet:
     spec = parse(name)
     if ndim not in (2, 3):
         raise ValueError(f"model {name!r}: ndim must be 2 or 3, got {ndim}")
-    if not spec.dual:
+    if spec.backbone == "lk":
+        return LKUNet(ndim)
+    if spec.backbone == "cnn" and not spec.dual:
         return EarlyFusionUNet(ndim, **_SINGLE_STREAM)
+    encoder = CNNEncoder(ndim, 1, _CNN_STREAM) if spec.backbone == "cnn" else PoolingEncoder(ndim)
+    decoder, n_convs = _DECODERS[spec.backbone]
     return DualStreamNet(
         ndim,
-        **_DUAL_STREAM,
+        encoder,
+        decoder,
+        _REMAIN,
         pyramid=spec.pyramid,
         correlation_radius=_CORRELATION_RADIUS if spec.correlation else None,
         iterations=_ITERATIONS if spec.iterative else None,
+        n_convs=n_convs,
     )
 
 
