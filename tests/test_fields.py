@@ -52,3 +52,14 @@ def test_correlation_matches_direct_definition(ndim):
             q = tuple(np.add(p, offset) + 1)
             expected = (target[0][(slice(None), *p)].numpy() * padded[(slice(None), *q)]).sum() / np.sqrt(3)
             assert abs(volume[0, k][p].item() - expected) < 1e-5
+
+
+def test_correlation_with_and_without_autograd_agree():
+    target = torch.randn(2, 5, 6, 7, 8, requires_grad=True)
+    source = torch.randn(2, 5, 6, 7, 8, requires_grad=True)
+    with_grad = local_correlation(target, source)
+    with torch.no_grad():
+        without = local_correlation(target, source)
+    assert torch.equal(with_grad.detach(), without)
+    with_grad.sum().backward()
+    assert target.grad.abs().sum() > 0 and source.grad.abs().sum() > 0
