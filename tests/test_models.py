@@ -70,3 +70,20 @@ def test_aliases_resolve():
 def test_input_size_must_be_divisible():
     with pytest.raises(ValueError, match="divisible by 16"):
         build("cnn", 2)(torch.rand(1, 1, 40, 48), torch.rand(1, 1, 40, 48))
+
+
+@pytest.mark.parametrize("name", ["cnn-DWCPI", "less-DWPI"])
+def test_iterative_models_expose_every_iteration(name):
+    net = build(name, 2).eval()
+    source, target = torch.rand(1, 1, 32, 48), torch.rand(1, 1, 32, 48)
+    with torch.no_grad():
+        steps = net.iteration_flows(source, target)
+        final = net(source, target)
+    assert [f.shape[2:] for f in steps] == [(2, 3), (4, 6), (8, 12), (8, 12), (16, 24), (16, 24)]
+    assert torch.equal(steps[-1], final[-1]) and torch.equal(steps[3], final[2])
+    assert not torch.equal(steps[4], steps[5])  # the second iteration refines the first
+
+
+def test_iteration_flows_need_a_pyramid():
+    with pytest.raises(ValueError, match="motion-pyramid"):
+        build("cnn-D", 2).iteration_flows(torch.rand(1, 1, 32, 32), torch.rand(1, 1, 32, 32))

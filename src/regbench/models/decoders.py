@@ -72,8 +72,11 @@ class PyramidDecoder(nn.Module):
         )
         self.flows = nn.ModuleList(FlowConv(ndim, out) for out in out_channels)
 
-    def forward(self, source: list[torch.Tensor], target: list[torch.Tensor]) -> list[torch.Tensor]:
-        flows, phi, decoded = [], None, None
+    def forward(
+        self, source: list[torch.Tensor], target: list[torch.Tensor], every_iteration: bool = False
+    ) -> list[torch.Tensor]:
+        """One flow per level, or with ``every_iteration`` one per iteration (e.g. 6 for [1, 1, 2, 2])."""
+        flows, steps, phi, decoded = [], [], None, None
         for i, (block, flow_conv, s, t) in enumerate(zip(self.blocks, self.flows, source, target)):
             previous = decoded
             if phi is not None:
@@ -87,5 +90,6 @@ class PyramidDecoder(nn.Module):
                 decoded = block(previous, skip)
                 delta = flow_conv(decoded)
                 phi = delta if phi is None else compose(phi, delta, stop_gradient=True)
+                steps.append(phi)
             flows.append(phi)
-        return flows
+        return steps if every_iteration else flows

@@ -103,3 +103,9 @@ class DualStreamNet(RegistrationNet):
     def both_directions(self, source: torch.Tensor, target: torch.Tensor) -> tuple[Flows, Flows]:
         s, t = self._encode(source, target)
         return self._decode(s, t), self._decode(t, s)
+
+    def iteration_flows(self, source: torch.Tensor, target: torch.Tensor) -> Flows:
+        """The motion pyramid's flow after every refinement iteration, coarse to fine."""
+        if not isinstance(self.decoder, PyramidDecoder):
+            raise ValueError("iteration flows exist only for motion-pyramid models (design 'WP')")
+        return self.decoder(*self._encode(source, target), every_iteration=True)
