@@ -41,13 +41,13 @@ PRESETS = (
 )  # fmt: skip
 
 # widths of the reference configurations (rethink-reg-spec §1.2-1.4)
-_SINGLE_STREAM = dict(encoder=[16, 32, 64, 96, 128], decoder=[128, 96, 64, 32], remain=[32, 32])
+_REMAIN = [32, 32]
+_SINGLE_STREAM = dict(encoder=[16, 32, 64, 96, 128], decoder=[128, 96, 64, 32], remain=_REMAIN)
 _CNN_STREAM = [8, 16, 32, 48, 64]
 _DECODERS = {  # backbone -> (decoder widths, convolutions per block)
     "cnn": ([128, 96, 64, 32], 1),
     "less": ([128, 96, 64, 48], 2),
 }
-_REMAIN = [32, 32]
 _ITERATIONS = [1, 1, 2, 2]
 _CORRELATION_RADIUS = 1
 
