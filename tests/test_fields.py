@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from regbench.models.correlation import local_correlation
-from regbench.models.fields import compose, identity_grid, integrate, resize_flow, warp
+from regbench.models.fields import compose, integrate, resize_flow, warp
 
 
 def constant(shape, vector):
@@ -30,7 +30,7 @@ def test_resize_flow_doubles_space_and_magnitude():
 
 
 def test_integration_of_opposite_velocities_gives_inverse_fields():
-    grid = identity_grid((32, 32))
+    grid = torch.stack(torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij"))
     velocity = 2.0 * torch.sin(grid[[1, 0]] / 32 * 2 * np.pi)[None]
     forward, inverse = integrate(velocity), integrate(-velocity)
     residual = compose(inverse, forward)[..., 6:-6, 6:-6]

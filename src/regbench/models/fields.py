@@ -50,9 +50,3 @@ def compose(outer: torch.Tensor, inner: torch.Tensor, stop_gradient: bool = Fals
 def integrate(velocity: torch.Tensor, steps: int = 7) -> torch.Tensor:
     """Scaling and squaring of a stationary velocity field into a displacement."""
     return DVF2DDF(num_steps=steps, mode="bilinear", padding_mode="zeros")(velocity)
-
-
-def identity_grid(shape, device=None, dtype=torch.float32) -> torch.Tensor:
-    """Voxel coordinates ``[ndim, *shape]`` (ij indexing)."""
-    axes = [torch.arange(n, device=device, dtype=dtype) for n in shape]
-    return torch.stack(torch.meshgrid(*axes, indexing="ij"))
