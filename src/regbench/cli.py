@@ -57,13 +57,13 @@ def _aggregate(a):
 
 def _models(a):
     from regbench.models import PRESETS, build, parameter_count
-    from regbench.models.zoo import ALIASES
+    from regbench.models.zoo import ALIASES, grid
 
     aliases = {v: k for k, v in ALIASES.items()}
-    print(f"{'model':<12} {'paper':<11} {'params 2D':>12} {'params 3D':>12}")
-    for name in PRESETS:
+    print(f"{'model':<14} {'paper':<11} {'params 2D':>12} {'params 3D':>12}")
+    for name in grid() if a.grid else PRESETS:
         counts = [parameter_count(build(name, ndim)) for ndim in (2, 3)]
-        print(f"{name:<12} {aliases.get(name, ''):<11} {counts[0]:>12,} {counts[1]:>12,}")
+        print(f"{name:<14} {aliases.get(name, ''):<11} {counts[0]:>12,} {counts[1]:>12,}")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -122,7 +122,10 @@ def parser() -> argparse.ArgumentParser:
     )
     s.set_defaults(run=_aggregate)
 
-    s = sub.add_parser("models", help="list the model presets and their parameter counts")
+    s = sub.add_parser(
+        "models", help="list the paper's presets (or the whole grid) with parameter counts in 2D and 3D"
+    )
+    s.add_argument("--grid", action="store_true", help="every backbone × design-set cell")
     s.set_defaults(run=_models)
     return p
 

@@ -6,7 +6,7 @@ Every error names the config key at fault and says why.
 from __future__ import annotations
 
 from regbench.models import PRESETS, canonical
-from regbench.models.networks import RegistrationNet
+from regbench.models.zoo import BACKBONES, divisor, grid
 
 
 class ConfigError(ValueError):
@@ -14,8 +14,25 @@ class ConfigError(ValueError):
 
 
 def models(config: dict) -> list[str]:
-    """The canonical names of the configured models (``all`` means every preset)."""
-    names = PRESETS if config["models"] == "all" else config["models"]
+    """The canonical names of the configured models.
+
+    ``all`` means the paper's presets, ``grid`` every well-defined backbone × design-set cell, and
+    ``{backbones: [...], designs: [...]}`` the cells of that product.
+    """
+    names = config["models"]
+    if names == "all":
+        names = PRESETS
+    elif names == "grid":
+        names = grid()
+    elif isinstance(names, dict):
+        unknown = sorted(set(names["backbones"]) - set(BACKBONES))
+        if unknown:
+            raise ConfigError(
+                f"config key 'models.backbones': unknown {unknown} (available: {list(BACKBONES)})"
+            )
+        names = grid(names["backbones"], names["designs"])
+        if not names:
+            raise ConfigError("config key 'models': no well-defined model in backbones × designs")
     resolved = []
     for name in names:
         try:
@@ -27,7 +44,7 @@ def models(config: dict) -> list[str]:
 
 def check(config: dict) -> None:
     """Raise :class:`ConfigError` for settings that would fail later in the pipeline."""
-    models(config)
+    divisors = {name: divisor(name) for name in models(config)}
     for task in config["tasks"]:
         if task not in config["task_settings"]:
             raise ConfigError(
@@ -39,10 +56,17 @@ def check(config: dict) -> None:
         where = f"config key 'task_settings.{task}.data"
         if len(data["shape"]) != data["dims"]:
             raise ConfigError(f"{where}.shape': {data['shape']} needs {data['dims']} entries (dims)")
-        if any(n % RegistrationNet.divisor for n in data["shape"]):
+        for name, multiple in divisors.items():
+            if any(n % multiple for n in data["shape"]):
+                raise ConfigError(
+                    f"{where}.shape': model {name!r} needs every size divisible by {multiple}, "
+                    f"got {data['shape']}"
+                )
+        window = settings["training"].get("swin_window")
+        if window is not None and len(window) != data["dims"]:
             raise ConfigError(
-                f"{where}.shape': every size must be divisible by {RegistrationNet.divisor}, "
-                f"got {data['shape']}"
+                f"config key 'task_settings.{task}.training.swin_window': {window} needs {data['dims']} "
+                "entries (dims)"
             )
         split = data["split"]
         if split["train"] < 2 or split["train"] + split["val"] + 2 > data["subjects"]:

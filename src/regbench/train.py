@@ -102,7 +102,7 @@ def train(
     images = torch.from_numpy(np.stack([manifest.image(s) for s in train_ids]))[:, None].to(dev)
 
     torch.manual_seed(seed)
-    model = build(model_name, manifest.ndim).to(dev)
+    model = build(model_name, manifest.ndim, settings.get("swin_window")).to(dev)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings["lr"], amsgrad=True)
     use_amp = bool(settings.get("amp", True)) and dev.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
@@ -189,7 +189,7 @@ def load_model(path: str | Path, device: torch.device):
     path = Path(path)
     try:
         saved = torch.load(path, map_location=device, weights_only=False)
-        model = build(saved["model"], saved["ndim"]).to(device)
+        model = build(saved["model"], saved["ndim"], saved["settings"].get("swin_window")).to(device)
         model.load_state_dict(saved["state_dict"])
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: model file not found") from None

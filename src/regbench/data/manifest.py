@@ -2,7 +2,7 @@
 
 Layout (paths relative to the manifest's folder)::
 
-    {"task": ..., "dims": 2, "shape": [96, 112], "spacing": [2.0, 2.0],
+    {"task": ..., "dims": 2, "shape": [96, 128], "spacing": [2.0, 2.0],
      "labels": {"1": "L-CSF", ...},
      "subjects": {"sub-000": {"image": "...nii.gz", "labels": "...nii.gz"}, ...},
      "splits": {"train": [...], "val": [...], "test": [...]},

@@ -6,6 +6,8 @@ import torch
 import torch.nn as nn
 from monai.networks.blocks import Convolution
 
+from regbench.models.fields import integrate
+
 
 def conv_norm_act(ndim: int, cin: int, cout: int, stride: int = 1, bias: bool = True) -> nn.Module:
     """Convolution k=3 → InstanceNorm (affine=False) → LeakyReLU(0.2)."""
@@ -49,11 +51,20 @@ class UpBlock(nn.Module):
         return self.convs(x)
 
 
-class FlowConv(nn.Sequential):
-    """k=3 convolution to ``ndim`` channels, weights ~ N(0, 1e-5), bias 0: starts near identity."""
+class FlowConv(nn.Module):
+    """k=3 convolution to ``ndim`` channels, weights ~ N(0, 1e-5), bias 0: starts near identity.
+
+    With ``integration_steps > 0`` (the diffeomorphic head, design ``S``) the output is a
+    stationary velocity integrated by scaling and squaring.
+    """
 
     def __init__(self, ndim: int, cin: int):
-        conv = (nn.Conv3d if ndim == 3 else nn.Conv2d)(cin, ndim, kernel_size=3, padding=1)
-        nn.init.normal_(conv.weight, 0.0, 1e-5)
-        nn.init.zeros_(conv.bias)
-        super().__init__(conv)
+        super().__init__()
+        self.conv = (nn.Conv3d if ndim == 3 else nn.Conv2d)(cin, ndim, kernel_size=3, padding=1)
+        nn.init.normal_(self.conv.weight, 0.0, 1e-5)
+        nn.init.zeros_(self.conv.bias)
+        self.integration_steps = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flow = self.conv(x)
+        return integrate(flow, self.integration_steps) if self.integration_steps else flow

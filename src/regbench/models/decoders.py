@@ -46,6 +46,9 @@ class PyramidDecoder(nn.Module):
     accumulated one (stop-gradient in the sampling location). With ``iterations[i] > 1`` the same
     block refines the flow again, re-warping the source; the previous level's decoder feature stays
     fixed within a level. Returns one flow per level, coarse to fine.
+
+    With ``pre_channels`` the coarsest feature pair is not a pyramid level: a conv block maps it to
+    the decoder feature that level 0 upsamples (TransMorph's ``pre_block``, features at 1/32).
     """
 
     def __init__(
@@ -56,8 +59,13 @@ class PyramidDecoder(nn.Module):
         correlation_radius: int | None = None,
         iterations: list[int] | None = None,
         n_convs: int = 1,
+        pre_channels: int | None = None,
     ):
         super().__init__()
+        self.pre = None
+        if pre_channels:
+            self.pre = conv_norm_act(ndim, 2 * feature_channels[0], pre_channels)
+            feature_channels = feature_channels[1:]
         self.radius = correlation_radius
         self.iterations = iterations or [1] * len(feature_channels)
         if len(self.iterations) != len(feature_channels):
@@ -67,7 +75,7 @@ class PyramidDecoder(nn.Module):
         window = (2 * correlation_radius + 1) ** ndim if correlation_radius is not None else 0
         skips = [c + window if window else 2 * c for c in feature_channels]
         self.blocks = nn.ModuleList(
-            UpBlock(ndim, out_channels[i - 1] if i else 0, skip, out, n_convs)
+            UpBlock(ndim, out_channels[i - 1] if i else pre_channels or 0, skip, out, n_convs)
             for i, (skip, out) in enumerate(zip(skips, out_channels))
         )
         self.flows = nn.ModuleList(FlowConv(ndim, out) for out in out_channels)
@@ -77,6 +85,9 @@ class PyramidDecoder(nn.Module):
     ) -> list[torch.Tensor]:
         """One flow per level, or with ``every_iteration`` one per iteration (e.g. 6 for [1, 1, 2, 2])."""
         flows, steps, phi, decoded = [], [], None, None
+        if self.pre is not None:
+            decoded = self.pre(torch.cat([source[0], target[0]], dim=1))
+            source, target = source[1:], target[1:]
         for i, (block, flow_conv, s, t) in enumerate(zip(self.blocks, self.flows, source, target)):
             previous = decoded
             if phi is not None:

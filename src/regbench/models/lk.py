@@ -1,7 +1,7 @@
 """LKU-Net (the ``lk`` backbone): a U-Net whose encoder blocks add a large-kernel branch.
 
 Layout from rethink-reg-spec §1.2: 8 base channels, kernel 5, PReLU (one parameter, init 0.2)
-after every convolution, no normalisation; early fusion of the two images.
+after every convolution, no normalisation.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ import torch
 import torch.nn as nn
 
 from regbench.models.blocks import FlowConv
-from regbench.models.networks import Flows, RegistrationNet
 
 
 def _conv(ndim: int, cin: int, cout: int, kernel: int = 3, stride: int = 1) -> nn.Module:
@@ -34,23 +33,41 @@ class LargeKernelBlock(nn.Module):
         return self.act(x + sum(branch(x) for branch in self.branches))
 
 
-class LKUNet(RegistrationNet):
-    """Encoder ``8@1, 16@1/2, 32@1/4, 64@1/8, 64@1/16``; decoder back to 16 channels at 1/2."""
+class LKEncoder(nn.Module):
+    """Two convs at full resolution, then stride-2 conv + large-kernel block per level.
 
-    def __init__(self, ndim: int, base: int = 8, large: int = 5):
-        super().__init__(ndim)
-        widths = [2 * base, 4 * base, 8 * base, 8 * base]
-        self.stem = nn.Sequential(_conv(ndim, 2, base), _act(), _conv(ndim, base, base), _act())
+    Returns ``[2b @1/2, 4b @1/4, 8b @1/8, 8b @1/16]`` (b = ``base``), fine to coarse.
+    """
+
+    def __init__(self, ndim: int, in_channels: int, base: int = 8, large: int = 5):
+        super().__init__()
+        self.feature_widths = [2 * base, 4 * base, 8 * base, 8 * base]
+        self.stem = nn.Sequential(_conv(ndim, in_channels, base), _act(), _conv(ndim, base, base), _act())
         self.down = nn.ModuleList(
             nn.Sequential(_conv(ndim, cin, cout, stride=2), _act(), LargeKernelBlock(ndim, cout, large))
-            for cin, cout in zip([base, *widths[:-1]], widths)
+            for cin, cout in zip([base, *self.feature_widths[:-1]], self.feature_widths)
         )
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        x = self.stem(x)
+        features = []
+        for level in self.down:
+            x = level(x)
+            features.append(x)
+        return features
+
+
+class LKDecoder(nn.Module):
+    """From 1/16 to 1/2: transposed conv ×2 + PReLU, concat skip, two conv + PReLU; flow conv."""
+
+    def __init__(self, ndim: int, base: int = 8):
+        super().__init__()
         transposed = nn.ConvTranspose3d if ndim == 3 else nn.ConvTranspose2d
-        # decoder steps from 1/16 to 1/2: (channels in, skip, mid, out)
+        # (channels in, skip, mid, out) from 1/16 to 1/2
         steps = [
-            (widths[3], widths[2], 8 * base, 4 * base),
-            (4 * base, widths[1], 4 * base, 2 * base),
-            (2 * base, widths[0], 4 * base, 2 * base),
+            (8 * base, 8 * base, 8 * base, 4 * base),
+            (4 * base, 4 * base, 4 * base, 2 * base),
+            (2 * base, 2 * base, 4 * base, 2 * base),
         ]
         self.up = nn.ModuleList(
             nn.Sequential(transposed(cin, cin, 2, stride=2), _act()) for cin, _, _, _ in steps
@@ -61,14 +78,8 @@ class LKUNet(RegistrationNet):
         )
         self.flow = FlowConv(ndim, 2 * base)
 
-    def forward(self, source: torch.Tensor, target: torch.Tensor) -> Flows:
-        self.check_input(source, target)
-        x = self.stem(torch.cat([source, target], dim=1))
-        skips = []
-        for level in self.down:
-            x = level(x)
-            skips.append(x)
-        x = skips.pop()
-        for up, convs in zip(self.up, self.convs):
-            x = convs(torch.cat([up(x), skips.pop()], dim=1))
-        return [self.flow(x)]
+    def forward(self, skips: list[torch.Tensor]) -> torch.Tensor:
+        x = skips[0]
+        for up, convs, skip in zip(self.up, self.convs, skips[1:]):
+            x = convs(torch.cat([up(x), skip], dim=1))
+        return self.flow(x)

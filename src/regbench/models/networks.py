@@ -10,8 +10,6 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from regbench.models.cnn import CNNEncoder
-from regbench.models.decoders import PyramidDecoder, UNetDecoder
 from regbench.models.fields import resize_flow
 
 Flows = list[torch.Tensor]
@@ -20,12 +18,11 @@ Flows = list[torch.Tensor]
 class RegistrationNet(nn.Module):
     """Common interface of all networks."""
 
-    #: each spatial size must be a multiple of this
-    divisor = 16
-
-    def __init__(self, ndim: int):
+    def __init__(self, ndim: int, divisor: int = 16):
         super().__init__()
         self.ndim = ndim
+        #: each spatial size must be a multiple of this
+        self.divisor = divisor
 
     def check_input(self, source: torch.Tensor, target: torch.Tensor) -> None:
         if source.shape != target.shape or source.ndim != self.ndim + 2:
@@ -45,67 +42,60 @@ class RegistrationNet(nn.Module):
         return resize_flow(self(source, target)[-1], 2.0)
 
 
-class EarlyFusionUNet(RegistrationNet):
-    """Source and target concatenated as two input channels (VoxelMorph, ``cnn``)."""
+class EarlyFusionNet(RegistrationNet):
+    """Source and target concatenated as two input channels of one encoder (VXM, TM, LKU, ...).
 
-    def __init__(self, ndim: int, encoder: list[int], decoder: list[int], remain: list[int]):
-        super().__init__(ndim)
-        self.encoder = CNNEncoder(ndim, 2, encoder)
-        self.decoder = UNetDecoder(ndim, encoder[1:][::-1], decoder, remain)
+    ``encoder`` maps the image pair to features fine to coarse; ``decoder`` maps them coarse to fine
+    to one flow.
+    """
+
+    def __init__(self, ndim: int, encoder: nn.Module, decoder: nn.Module, divisor: int = 16):
+        super().__init__(ndim, divisor)
+        self.encoder = encoder
+        self.decoder = decoder
 
     def forward(self, source: torch.Tensor, target: torch.Tensor) -> Flows:
         self.check_input(source, target)
-        features = self.encoder(torch.cat([source, target], dim=1))
-        return [self.decoder(features[::-1])]
+        return [self.decoder(self.encoder(torch.cat([source, target], dim=1))[::-1])]
+
+
+class LateFusion(nn.Module):
+    """Design ``D`` without the pyramid: each level's two features concatenated into one decoder."""
+
+    def __init__(self, decoder: nn.Module):
+        super().__init__()
+        self.decoder = decoder
+
+    def forward(self, source: list[torch.Tensor], target: list[torch.Tensor]) -> Flows:
+        return [self.decoder([torch.cat([s, t], dim=1) for s, t in zip(source, target)])]
 
 
 class DualStreamNet(RegistrationNet):
     """One weight-shared encoder applied to each image (design ``D``); the two directions share it.
 
-    ``encoder`` maps an image to features fine to coarse and lists their channels in
-    ``feature_widths``.
-
-    With ``pyramid`` set the decoder is the motion pyramid (``WP``, optionally ``C`` and ``I``),
-    otherwise the per-level features are concatenated into the U-Net decoder (late fusion).
+    ``encoder`` maps an image to features fine to coarse. ``decoder`` maps the source and target
+    features (coarse to fine) to a list of flows: :class:`LateFusion`, or a motion pyramid
+    (``WP``, optionally ``C`` and ``I``) or VFA decoder, which also give every iteration's flow.
     """
 
-    def __init__(
-        self,
-        ndim: int,
-        encoder: nn.Module,
-        decoder: list[int],
-        remain: list[int],
-        pyramid: bool,
-        correlation_radius: int | None = None,
-        iterations: list[int] | None = None,
-        n_convs: int = 1,
-    ):
-        super().__init__(ndim)
+    def __init__(self, ndim: int, encoder: nn.Module, decoder: nn.Module, divisor: int = 16):
+        super().__init__(ndim, divisor)
         self.encoder = encoder
-        widths = encoder.feature_widths[::-1]
-        if pyramid:
-            self.decoder = PyramidDecoder(ndim, widths, decoder, correlation_radius, iterations, n_convs)
-        else:
-            self.decoder = UNetDecoder(ndim, [2 * w for w in widths], decoder, remain, n_convs)
-
-    def _decode(self, source: list[torch.Tensor], target: list[torch.Tensor]) -> Flows:
-        if isinstance(self.decoder, PyramidDecoder):
-            return self.decoder(source, target)
-        return [self.decoder([torch.cat([s, t], dim=1) for s, t in zip(source, target)])]
+        self.decoder = decoder
 
     def _encode(self, source: torch.Tensor, target: torch.Tensor):
         self.check_input(source, target)
         return self.encoder(source)[::-1], self.encoder(target)[::-1]
 
     def forward(self, source: torch.Tensor, target: torch.Tensor) -> Flows:
-        return self._decode(*self._encode(source, target))
+        return self.decoder(*self._encode(source, target))
 
     def both_directions(self, source: torch.Tensor, target: torch.Tensor) -> tuple[Flows, Flows]:
         s, t = self._encode(source, target)
-        return self._decode(s, t), self._decode(t, s)
+        return self.decoder(s, t), self.decoder(t, s)
 
     def iteration_flows(self, source: torch.Tensor, target: torch.Tensor) -> Flows:
-        """The motion pyramid's flow after every refinement iteration, coarse to fine."""
-        if not isinstance(self.decoder, PyramidDecoder):
+        """The pyramid's flow after every refinement iteration, coarse to fine."""
+        if isinstance(self.decoder, LateFusion):
             raise ValueError("iteration flows exist only for motion-pyramid models (design 'WP')")
         return self.decoder(*self._encode(source, target), every_iteration=True)

@@ -1,0 +1,130 @@
+"""TransMorph's Swin encoder and decoder (the ``swin`` backbone) and its Mamba variant (``mambatm``).
+
+Layout from rethink-reg-spec §1.2: patch embedding k = s = 4 with LayerNorm, stages of
+``depths`` blocks at 1/4..1/32 joined by 2×2(×2) patch merging (LayerNorm(8C) → Linear(8C → 2C)),
+each stage output LayerNorm'ed; a conv skip ``conv(avgpool(image))`` at 1/2. The Swin stages are
+MONAI's (``BasicLayer``: shifted windows, relative position bias, padded windows). One difference
+from TransMorph, kept from MONAI: where a feature map is no larger than the window along an axis,
+the window shrinks to the map and that axis is not shifted (TransMorph shifts a single window
+cyclically behind an attention mask); at the paper's sizes this concerns only the 1/32 stage.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from monai.networks.blocks import Convolution, MLPBlock
+from monai.networks.blocks.patchembedding import PatchEmbed
+from monai.networks.layers import DropPath
+from monai.networks.nets.swin_unetr import BasicLayer, PatchMergingV2
+
+from regbench.models.blocks import FlowConv
+from regbench.models.mamba import Mamba, tokens, untokens
+
+#: window per dimensionality (brain/lung/MR-CT in 3D, cardiac in 2D)
+DEFAULT_WINDOW = {2: (8, 8), 3: (5, 6, 7)}
+
+
+def tm_conv(ndim: int, cin: int, cout: int) -> nn.Module:
+    """TransMorph's conv block: conv k=3 without bias → InstanceNorm → LeakyReLU(0.01)."""
+    return Convolution(
+        ndim, cin, cout, kernel_size=3, bias=False,
+        act=("leakyrelu", {"negative_slope": 0.01}), norm=("instance", {"affine": False}),
+    )  # fmt: skip
+
+
+class MambaMlpBlock(nn.Module):
+    """``x + DropPath(Mamba(LN(x)))``, then ``+ DropPath(MLP(LN(·)))``, on tokens."""
+
+    def __init__(self, channels: int, drop_path: float):
+        super().__init__()
+        self.norm1, self.norm2 = nn.LayerNorm(channels), nn.LayerNorm(channels)
+        self.mamba = Mamba(channels)
+        self.mlp = MLPBlock(channels, 4 * channels, dropout_mode="swin")
+        self.drop = DropPath(drop_path)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.drop(self.mamba(self.norm1(x)))
+        return x + self.drop(self.mlp(self.norm2(x)))
+
+
+class MambaStage(nn.Module):
+    """A stage of :class:`MambaMlpBlock` over the raster-ordered tokens (one scan direction)."""
+
+    def __init__(self, channels: int, drop_path: list[float]):
+        super().__init__()
+        self.blocks = nn.Sequential(*(MambaMlpBlock(channels, p) for p in drop_path))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return untokens(self.blocks(tokens(x)), x.shape[2:])
+
+
+class SwinEncoder(nn.Module):
+    """Features fine to coarse: ``[E/2 @1/2 (conv skip), E @1/4, 2E @1/8, 4E @1/16, 8E @1/32]``.
+
+    ``mixer="mamba"`` replaces every Swin block by a Mamba + MLP block (Mam-TM).
+    """
+
+    def __init__(
+        self,
+        ndim: int,
+        in_channels: int,
+        embed_dim: int,
+        depths=(2, 2, 4, 2),
+        heads=(4, 4, 8, 8),
+        window=None,
+        drop_path: float = 0.3,
+        mixer: str = "attention",
+    ):
+        super().__init__()
+        widths = [embed_dim * 2**i for i in range(len(depths))]
+        self.feature_widths = [embed_dim // 2, *widths]
+        self.skip = tm_conv(ndim, in_channels, embed_dim // 2)
+        self.embed = PatchEmbed(4, in_channels, embed_dim, nn.LayerNorm, spatial_dims=ndim)
+        rates = torch.linspace(0, drop_path, sum(depths)).tolist()
+        self.stages = nn.ModuleList()
+        for i, (width, depth) in enumerate(zip(widths, depths)):
+            stage_rates = rates[sum(depths[:i]) : sum(depths[: i + 1])]
+            if mixer == "mamba":
+                self.stages.append(MambaStage(width, stage_rates))
+            else:
+                window = tuple(window or DEFAULT_WINDOW[ndim])
+                self.stages.append(BasicLayer(width, depth, heads[i], window, stage_rates, qkv_bias=False))
+        self.norms = nn.ModuleList(nn.LayerNorm(w) for w in widths)
+        self.merges = nn.ModuleList(PatchMergingV2(w, spatial_dims=ndim) for w in widths[:-1])
+
+    def forward(self, image: torch.Tensor) -> list[torch.Tensor]:
+        pool = F.avg_pool2d if image.ndim == 4 else F.avg_pool3d
+        features = [self.skip(pool(image, 3, stride=2, padding=1))]
+        x = self.embed(image)
+        for i, (stage, norm) in enumerate(zip(self.stages, self.norms)):
+            x = stage(x).movedim(1, -1)  # channels last
+            features.append(norm(x).movedim(-1, 1))
+            if i < len(self.merges):
+                x = self.merges[i](x).movedim(-1, 1)
+        return features
+
+
+class TMDecoder(nn.Module):
+    """From the coarsest feature up: ×2 interpolation, concat skip, two TM conv blocks; flow conv.
+
+    ``skip_channels`` lists the features coarse to fine, the first being the decoder's input.
+    """
+
+    def __init__(self, ndim: int, skip_channels: list[int], out_channels: list[int]):
+        super().__init__()
+        ins = [skip_channels[0], *out_channels[:-1]]
+        self.blocks = nn.ModuleList(
+            nn.Sequential(tm_conv(ndim, cin + skip, out), tm_conv(ndim, out, out))
+            for cin, skip, out in zip(ins, skip_channels[1:], out_channels)
+        )
+        self.flow = FlowConv(ndim, out_channels[-1])
+
+    def forward(self, skips: list[torch.Tensor]) -> torch.Tensor:
+        x = skips[0]
+        mode = "bilinear" if x.ndim == 4 else "trilinear"
+        for block, skip in zip(self.blocks, skips[1:]):
+            x = F.interpolate(x, scale_factor=2, mode=mode, align_corners=False)
+            x = block(torch.cat([x, skip], dim=1))
+        return self.flow(x)

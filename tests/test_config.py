@@ -1,0 +1,45 @@
+import pytest
+import yaml
+
+from regbench import config as study
+from regbench.models import PRESETS
+from tests.conftest import TINY
+
+
+def _config(**changes):
+    return yaml.safe_load(TINY.read_text()) | changes
+
+
+def test_model_lists_resolve_aliases_and_drop_duplicates():
+    assert study.models(_config(models=["VXM", "cnn", "TM-DWCP"])) == ["cnn", "swin-DWCP"]
+
+
+def test_all_is_the_paper_presets_and_grid_the_factorial_grid():
+    assert study.models(_config(models="all")) == list(PRESETS)
+    grid = study.models(_config(models="grid"))
+    assert len(grid) == 36 and set(PRESETS) <= set(grid)
+
+
+def test_backbones_times_designs():
+    models = study.models(_config(models={"backbones": ["lk", "less"], "designs": ["", "D", "DWCPI"]}))
+    assert models == ["lk", "lk-D", "lk-DWCPI", "less", "less-DWCPI"]  # less-D is less
+
+
+def test_unknown_backbone_in_a_grid_is_named():
+    with pytest.raises(study.ConfigError, match="models.backbones.*'vit'"):
+        study.models(_config(models={"backbones": ["vit"], "designs": [""]}))
+
+
+def test_shape_must_suit_every_model():
+    config = _config(models=["cnn", "swin"])  # tiny is 48 × 64: fine for cnn, not for swin
+    with pytest.raises(study.ConfigError, match=r"model 'swin' needs every size divisible by 32"):
+        study.check(config)
+    config["task_settings"]["tiny"]["data"]["shape"] = [64, 64]
+    study.check(config)
+
+
+def test_swin_window_needs_one_entry_per_dimension():
+    config = _config(models=["cnn"])
+    config["task_settings"]["tiny"]["training"]["swin_window"] = [5, 6, 7]
+    with pytest.raises(study.ConfigError, match="swin_window': \\[5, 6, 7\\] needs 2 entries"):
+        study.check(config)
