@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # torch==2.13.0 is the CPU build; one pip call so the resolver sees every constraint.
 TORCH := torch==2.13.0
 
-.PHONY: demo test install lint clean
+.PHONY: demo test install lint clean slurm-profile
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,13 @@ lint: install
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --lint
+
+# `make slurm-profile PARTITION=gpu ACCOUNT=mylab [GPU_MODEL=a100] [STATUS=squeue]`, once:
+# afterwards `snakemake --profile slurm` works as typed
+slurm-profile: install
+	$(BIN)/regbench slurm-profile $(if $(PARTITION),--partition $(PARTITION)) \
+		$(if $(ACCOUNT),--account $(ACCOUNT)) $(if $(GPU_MODEL),--gpu-model $(GPU_MODEL)) \
+		$(if $(STATUS),--status-command $(STATUS))
 
 clean:
 	rm -rf results .snakemake

@@ -3,7 +3,7 @@ import yaml
 
 from regbench import config as study
 from regbench.models import PRESETS
-from tests.conftest import TINY
+from tests.conftest import REPO, TINY
 
 
 def _config(**changes):
@@ -43,3 +43,20 @@ def test_swin_window_needs_one_entry_per_dimension():
     config["task_settings"]["tiny"]["training"]["swin_window"] = [5, 6, 7]
     with pytest.raises(study.ConfigError, match="swin_window': \\[5, 6, 7\\] needs 2 entries"):
         study.check(config)
+
+
+def test_slurm_profile_is_filled_in_and_installed(tmp_path):
+    from regbench import cluster
+
+    template = REPO / "profiles/slurm/config.yaml"
+    path = cluster.install(template, tmp_path / "slurm", partition="gpu", account="lab", gpu_model="a100")
+    settings = yaml.safe_load(path.read_text())
+    assert settings["executor"] == "slurm" and settings["slurm-requeue"] is True
+    assert settings["default-resources"]["slurm_partition"] == "gpu"
+    assert settings["default-resources"]["slurm_account"] == "lab"
+    assert settings["set-resources"] == {r: {"gpu_model": "a100"} for r in ("train", "register_model")}
+    assert cluster.profile(template, status_command="squeue")["slurm-status-command"] == "squeue"
+    with pytest.raises(ValueError, match="'sacct' or 'squeue'"):
+        cluster.profile(template, status_command="qstat")
+    with pytest.raises(ValueError, match="not a SLURM profile"):
+        cluster.profile(REPO / "profiles/default/profile.yaml")

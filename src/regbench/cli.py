@@ -66,6 +66,16 @@ def _models(a):
         print(f"{name:<14} {aliases.get(name, ''):<11} {counts[0]:>12,} {counts[1]:>12,}")
 
 
+def _slurm_profile(a):
+    from regbench import cluster
+
+    values = dict(
+        partition=a.partition, account=a.account, gpu_model=a.gpu_model, status_command=a.status_command
+    )
+    path = cluster.install(a.template, a.dest or cluster.named_profile_dir(), **values)
+    print(f"wrote {path}: run `snakemake --profile {path.parent.name}` from the checkout")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="regbench", description=__doc__)
     sub = p.add_subparsers(dest="stage", required=True)
@@ -127,6 +137,17 @@ def parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--grid", action="store_true", help="every backbone × design-set cell")
     s.set_defaults(run=_models)
+
+    s = sub.add_parser("slurm-profile", help="install the SLURM profile as `--profile slurm`, filled in")
+    s.add_argument("--template", default="profiles/slurm/config.yaml")
+    s.add_argument("--dest", help="profile folder (default: $XDG_CONFIG_HOME/snakemake/slurm)")
+    s.add_argument("--partition", help="SLURM partition for every job (default: the cluster's)")
+    s.add_argument("--account", help="SLURM account to charge")
+    s.add_argument("--gpu-model", help="GPU type for training and learned registration (--gpus=MODEL:1)")
+    s.add_argument(
+        "--status-command", choices=["sacct", "squeue"], help="squeue where there is no accounting"
+    )
+    s.set_defaults(run=_slurm_profile)
     return p
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 
@@ -15,6 +17,11 @@ def select(device: str = "auto", threads: int | None = None) -> torch.device:
         raise RuntimeError(f"device {device!r} requested but CUDA is not available")
     torch.backends.cudnn.benchmark = False
     torch.backends.cudnn.deterministic = True
+    # what the scheduler gave this job, for its log
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "unset")
+    print(
+        f"device {device} (CUDA_VISIBLE_DEVICES={visible}, {torch.get_num_threads()} CPU threads)", flush=True
+    )
     return torch.device(device)
 
 
