@@ -60,3 +60,22 @@ def test_slurm_profile_is_filled_in_and_installed(tmp_path):
         cluster.profile(template, status_command="qstat")
     with pytest.raises(ValueError, match="not a SLURM profile"):
         cluster.profile(REPO / "profiles/default/profile.yaml")
+
+
+def test_pairs_per_job_names_the_parts():
+    config = _config(pairs_per_job=3)  # tiny: 4 test pairs
+    assert study.parts(config, "tiny", "ants-seed0") == ["ants-seed0.part1of2", "ants-seed0.part2of2"]
+    assert study.parts(config, "tiny", "identity") == ["identity"]
+    assert study.parts(_config(pairs_per_job=0), "tiny", "cnn-seed0") == ["cnn-seed0"]
+    assert study.parts(_config(pairs_per_job=4), "tiny", "cnn-seed0") == ["cnn-seed0"]
+
+
+def test_parts_cover_every_pair_once_in_order():
+    from regbench.register import part_of
+
+    pairs = list(range(10))
+    for n in (1, 3, 4, 10):
+        chunks = [part_of(pairs, (k, n)) for k in range(1, n + 1)]
+        assert sum(chunks, []) == pairs and max(map(len, chunks)) - min(map(len, chunks)) <= 1
+    with pytest.raises(ValueError, match="part 4/3"):
+        part_of(pairs, (4, 3))

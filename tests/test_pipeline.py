@@ -46,6 +46,22 @@ def test_same_config_and_seed_give_identical_metric_files(runs):
     assert mismatch == [] and errors == []
 
 
+def test_pairs_per_job_splits_registration_and_evaluation_without_changing_results(runs):
+    """Rerun the second study with jobs of at most 3 of its 4 pairs: trained models are reused,
+    every learned and ANTs method is registered and scored in two jobs, and the rows are the same."""
+    done = snakemake(runs[1], "--config", "pairs_per_job=3")
+    assert "rule train:" not in done.stdout + done.stderr
+    metrics = runs[1] / "results/tiny/metrics"
+    for method in ("ants-seed0", "cnn-seed0", "cnn-DWP-seed0"):
+        parts = [pd.read_csv(metrics / f"{method}.part{k}of2.csv") for k in (1, 2)]
+        assert [part["pair_id"].nunique() for part in parts] == [2, 2]
+        together = pd.concat(parts, ignore_index=True)
+        pd.testing.assert_frame_equal(together, pd.read_csv(runs[0] / f"results/tiny/metrics/{method}.csv"))
+    assert not list(metrics.glob("identity.part*"))  # the identity is one job
+    table = pd.read_csv(runs[1] / "results/tiny/tables/summary.csv")
+    assert table["pairs"].eq(4).all() and len(table) == 4
+
+
 def test_fields_are_temporary(runs):
     assert not list((runs[0] / "results/tiny/fields").glob("*.npz"))
 

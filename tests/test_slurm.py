@@ -190,3 +190,15 @@ def test_daemons_are_stopped_by_pid(cluster, scenario):
     cluster.stop()
     for name, pid in pids.items():
         assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text(), name
+
+
+def test_dry_run_with_the_slurm_profile_puts_gpus_on_exactly_the_learning_jobs(tmp_path):
+    """No cluster needed: the planned jobs and their resources under profiles/slurm."""
+    done = snakemake(tmp_path, "-n", "--profile", str(REPO / "profiles/slurm"), "--config", "pairs_per_job=3")
+    jobs = re.findall(
+        r"^(?:local)?rule (\w+):\n(?:.*\n)*?\s+resources: (.*)$", done.stdout + done.stderr, re.M
+    )
+    rules = {rule for rule, _ in jobs}
+    assert {"train", "register_model", "register_ants", "evaluate", "prepare_data"} <= rules
+    for rule, resources in jobs:
+        assert ("gpu=1" in resources) == (rule in GPU_RULES), (rule, resources)

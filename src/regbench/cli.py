@@ -14,6 +14,16 @@ def _json(text: str) -> dict:
         raise argparse.ArgumentTypeError(f"--settings is not valid JSON: {err}") from None
 
 
+def _part(text: str) -> tuple[int, int]:
+    try:
+        k, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--part {text!r}: expected K/N, e.g. 2/5") from None
+    if not 1 <= k <= n:
+        raise argparse.ArgumentTypeError(f"--part {text!r}: expected 1 <= K <= N")
+    return k, n
+
+
 def _prepare(a):
     from regbench.data import demo
 
@@ -34,9 +44,9 @@ def _register(a):
     if a.method == "identity":
         register.register_identity(a.manifest, a.out)
     elif a.method == "ants":
-        register.register_ants(a.manifest, a.settings, a.seed, a.out)
+        register.register_ants(a.manifest, a.settings, a.seed, a.out, a.part)
     else:
-        register.register_model(a.manifest, a.model_file, a.out, a.device, a.threads)
+        register.register_model(a.manifest, a.model_file, a.out, a.device, a.threads, a.part)
 
 
 def _evaluate(a):
@@ -107,6 +117,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.add_argument("--device", default="auto")
     s.add_argument("--threads", type=int)
+    s.add_argument("--part", type=_part, default=(1, 1), help="only part K of N of the pairs (K/N)")
     s.set_defaults(run=_register)
 
     s = sub.add_parser("evaluate", help="per-pair metrics of one method")

@@ -74,3 +74,20 @@ def check(config: dict) -> None:
                 f"{where}.split': train={split['train']}, val={split['val']} of {data['subjects']} "
                 "subjects must leave at least 2 training and 2 test subjects"
             )
+
+
+def pair_count(settings: dict) -> int:
+    """The number of evaluation pairs a task's data settings define (known before preparation)."""
+    data = settings["data"]
+    if data["source"] == "demo":
+        return data["test_pairs"]
+    raise ConfigError(f"data source {data['source']!r}: number of evaluation pairs unknown")
+
+
+def parts(config: dict, task: str, method: str) -> list[str]:
+    """The job names of a method's registration and evaluation: the method itself, or one
+    ``<method>.part<k>of<n>`` per batch of at most ``pairs_per_job`` pairs."""
+    per_job = config["pairs_per_job"]
+    count = pair_count(config["task_settings"][task])
+    n = -(-count // per_job) if per_job and method != "identity" else 1
+    return [method] if n <= 1 else [f"{method}.part{k}of{n}" for k in range(1, n + 1)]

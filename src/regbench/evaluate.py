@@ -66,12 +66,16 @@ def evaluate(
     timing_out: str | Path,
     preview_out: str | Path,
 ) -> None:
-    """Write the metric rows, the per-pair runtimes and a preview of the first pair."""
+    """Write the metric rows, the per-pair runtimes and a preview of the first pair, for the pairs
+    of the field file (all of the manifest's, or one job's part)."""
     manifest = Manifest.load(manifest_path)
     fields = FieldStore(fields_path)
     task = manifest.data["task"]
+    pairs = [pair for pair in manifest.pairs if pair["id"] in fields.runtimes]
+    if not pairs:
+        raise ValueError(f"{fields_path}: no field for any evaluation pair of {manifest.path}")
     rows, timing = [], []
-    for pair in tqdm(manifest.pairs, desc=f"evaluate {method}", unit="pair", mininterval=2.0):
+    for pair in tqdm(pairs, desc=f"evaluate {method}", unit="pair", mininterval=2.0):
         disp = fields[pair["id"]]
         ident = [task, method, seed, pair["id"], pair["fixed"], pair["moving"]]
         rows += [
@@ -80,7 +84,7 @@ def evaluate(
         timing.append([*ident, "", "runtime_s", fields.runtimes[pair["id"]]])
     write_csv(out, pd.DataFrame(rows, columns=COLUMNS))
     write_csv(timing_out, pd.DataFrame(timing, columns=COLUMNS))
-    first = manifest.pairs[0]
+    first = pairs[0]
     disp = fields[first["id"]]
     with atomic_path(preview_out) as tmp:
         np.savez_compressed(

@@ -22,8 +22,20 @@ from regbench.io import save_fields
 from regbench.train import load_model
 
 
-def _each_pair(manifest: Manifest, desc: str):
-    for pair in tqdm(manifest.pairs, desc=desc, unit="pair", mininterval=2.0):
+def part_of(pairs: list, part: tuple[int, int]) -> list:
+    """Part ``k`` of ``n`` (1-based) of the pairs: contiguous, sizes differing by at most one."""
+    k, n = part
+    if not 1 <= k <= n:
+        raise ValueError(f"part {k}/{n}: expected 1 <= k <= n")
+    start, stop = ((len(pairs) * i) // n for i in (k - 1, k))
+    return pairs[start:stop]
+
+
+def _each_pair(manifest: Manifest, desc: str, part: tuple[int, int] = (1, 1)):
+    pairs = part_of(manifest.pairs, part)
+    if part != (1, 1):
+        desc = f"{desc} part {part[0]}/{part[1]}"
+    for pair in tqdm(pairs, desc=desc, unit="pair", mininterval=2.0):
         yield pair, manifest.image(pair["fixed"]), manifest.image(pair["moving"])
 
 
@@ -34,10 +46,12 @@ def register_identity(manifest_path: str | Path, out: str | Path) -> None:
     save_fields(out, fields, {p["id"]: 0.0 for p in manifest.pairs})
 
 
-def register_ants(manifest_path: str | Path, settings: dict, seed: int, out: str | Path) -> None:
+def register_ants(
+    manifest_path: str | Path, settings: dict, seed: int, out: str | Path, part: tuple[int, int] = (1, 1)
+) -> None:
     manifest = Manifest.load(manifest_path)
     fields, runtimes = {}, {}
-    for pair, fixed, moving in _each_pair(manifest, "ANTs"):
+    for pair, fixed, moving in _each_pair(manifest, "ANTs", part):
         fields[pair["id"]], runtimes[pair["id"]] = ants.register_pair(
             fixed, moving, manifest.spacing, settings, seed
         )
@@ -51,12 +65,13 @@ def register_model(
     out: str | Path,
     device: str = "auto",
     threads: int | None = None,
+    part: tuple[int, int] = (1, 1),
 ) -> None:
     manifest = Manifest.load(manifest_path)
     dev = devices.select(device, threads)
     model = load_model(model_path, dev)
     fields, runtimes = {}, {}
-    for pair, fixed, moving in _each_pair(manifest, "register"):
+    for pair, fixed, moving in _each_pair(manifest, "register", part):
         f = torch.from_numpy(fixed)[None, None].to(dev)
         m = torch.from_numpy(moving)[None, None].to(dev)
         devices.synchronize(dev)

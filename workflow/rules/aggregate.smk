@@ -5,9 +5,10 @@ localrules:
 rule aggregate:
     input:
         manifest="results/{task}/data/manifest.json",
-        metrics=expand("results/{{task}}/metrics/{method}.csv", method=methods()),
-        timings=expand("results/{{task}}/timing/{method}.csv", method=methods()),
-        previews=expand("results/{{task}}/previews/{method}.npz", method=methods()),
+        metrics=lambda w: expand("results/{task}/metrics/{part}.csv", task=w.task, part=evaluated(w.task)),
+        timings=lambda w: expand("results/{task}/timing/{part}.csv", task=w.task, part=evaluated(w.task)),
+        # one preview per method: its first job's
+        previews=lambda w: [f"results/{w.task}/previews/{parts(w.task, m)[0]}.npz" for m in methods()],
     output:
         pairs="results/{task}/tables/per_pair.csv",
         table=report(

@@ -31,6 +31,7 @@ wildcard_constraints:
     model="|".join(map(re.escape, MODELS)),
     seed=r"\d+",
     method=r"[A-Za-z0-9_.-]+",
+    part=r"(\.part\d+of\d+)?",
 
 
 def task_settings(task, section):
@@ -50,14 +51,31 @@ def methods():
     return names + [f"{m}-seed{s}" for m in MODELS for s in SEEDS]
 
 
+def parts(task, method):
+    """A method's registration/evaluation jobs (``pairs_per_job``): ``cnn-seed0`` or
+    ``cnn-seed0.part1of3``, ``cnn-seed0.part2of3``, ..."""
+    return regbench_config.parts(config, task, method)
+
+
+def evaluated(task):
+    return [part for method in methods() for part in parts(task, method)]
+
+
 def method_name(method):
-    """The method of a name such as ``cnn-seed0`` (``cnn``)."""
-    return method.rsplit("-seed", 1)[0]
+    """The method of a name such as ``cnn-seed0.part1of3`` (``cnn``)."""
+    return method.split(".part")[0].rsplit("-seed", 1)[0]
 
 
 def seed_option(method):
     """``--seed N`` for a seeded method name, '' for identity."""
-    return f"--seed {method.rsplit('-seed', 1)[1]}" if "-seed" in method else ""
+    seed = re.search(r"-seed(\d+)", method)
+    return f"--seed {seed[1]}" if seed else ""
+
+
+def part_option(part):
+    """``--part K/N`` for a wildcard such as ``.part1of3``, '' for the whole set."""
+    match = re.fullmatch(r"\.part(\d+)of(\d+)", part)
+    return f"--part {match[1]}/{match[2]}" if match else ""
 
 
 def temp_unless_kept(path):

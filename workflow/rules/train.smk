@@ -28,11 +28,12 @@ rule register_model:
         manifest="results/{task}/data/manifest.json",
         model="results/{task}/train/{model}/seed{seed}/model.pt",
     output:
-        fields=temp_unless_kept("results/{task}/fields/{model}-seed{seed}.npz"),
+        fields=temp_unless_kept("results/{task}/fields/{model}-seed{seed}{part}.npz"),
     params:
         device=config["device"],
+        part=lambda w: part_option(w.part),
     log:
-        "results/{task}/logs/register/{model}-seed{seed}.log",
+        "results/{task}/logs/register/{model}-seed{seed}{part}.log",
     threads: config["resources"]["register"]["threads"]
     resources:
         gpu=config["resources"]["register"]["gpu"],
@@ -42,5 +43,5 @@ rule register_model:
         ENV
     shell:
         "python -m regbench register --manifest {input.manifest} --method model "
-        "--model-file {input.model} --out {output.fields} --device {params.device} "
+        "--model-file {input.model} {params.part} --out {output.fields} --device {params.device} "
         "--threads {threads} > {log} 2>&1"
