@@ -1,16 +1,21 @@
 import numpy as np
 import pytest
 import torch
-from monai.metrics import compute_hausdorff_distance
+from monai.metrics import compute_average_surface_distance, compute_hausdorff_distance, compute_surface_dice
 
 from regbench.metrics import (
     dice_per_label,
     endpoint_error,
-    hd95_per_label,
     jacobian_determinant,
     nonpositive_percent,
     sdlogj,
+    surface_metrics_per_label,
+    target_registration_error,
 )
+
+
+def hd95_per_label(fixed, warped, labels, spacing):
+    return surface_metrics_per_label(fixed, warped, labels, spacing, tolerance_mm=1.0)["hd95"]
 
 
 def blobs(rng, shape, n_labels):
@@ -30,14 +35,33 @@ def test_dice_by_hand_and_empty_label_is_nan():
 
 
 @pytest.mark.parametrize("spacing", [(1.0, 1.0, 1.0), (1.5, 0.8, 2.5)])
-def test_hd95_equals_monai_on_random_label_maps(spacing):
+def test_surface_metrics_equal_monai_on_random_label_maps(spacing):
     rng = np.random.default_rng(1)
     fixed, warped = blobs(rng, (30, 34, 26), 4), blobs(rng, (30, 34, 26), 4)
-    ours = hd95_per_label(fixed, warped, [1, 2, 3, 4], spacing)
-    for label, value in ours.items():
+    ours = surface_metrics_per_label(fixed, warped, [1, 2, 3, 4], spacing, tolerance_mm=2.0)
+    for label in (1, 2, 3, 4):
         onehot = [torch.from_numpy((x == label)[None, None].astype(np.float32)) for x in (warped, fixed)]
-        reference = compute_hausdorff_distance(*onehot, percentile=95, spacing=spacing).item()
-        assert value == pytest.approx(reference, abs=1e-4)
+        hd95 = compute_hausdorff_distance(*onehot, percentile=95, spacing=spacing).item()
+        assd = compute_average_surface_distance(*onehot, symmetric=True, spacing=spacing).item()
+        with_background = [torch.cat([1 - x, x], dim=1) for x in onehot]
+        nsd = compute_surface_dice(*with_background, class_thresholds=[2.0], spacing=spacing).item()
+        assert ours["hd95"][label] == pytest.approx(hd95, abs=1e-4)
+        assert ours["assd"][label] == pytest.approx(assd, abs=1e-4)
+        assert ours["nsd"][label] == pytest.approx(nsd, abs=1e-4)
+
+
+def test_assd_and_nsd_of_a_shifted_square_by_hand():
+    """A 10×10 square shifted 3 rows (2 mm each). Boundary-to-boundary distances of the 36
+    boundary pixels, the same both ways: the leading row 6 mm (×10); the trailing row 0, 1, 2, 3,
+    4, 4, 3, 2, 1, 0 mm (columns, 1 mm each); the side columns 4, 2, then 0 (×6) mm on each side."""
+    a = np.zeros((40, 40), np.int16)
+    b = np.zeros_like(a)
+    a[10:20, 10:20] = 1
+    b[13:23, 10:20] = 1
+    out = surface_metrics_per_label(a, b, [1], (2.0, 1.0), tolerance_mm=1.0)
+    assert out["assd"][1] == pytest.approx((60 + 20 + 2 * 6) / 36)
+    assert out["nsd"][1] == pytest.approx((4 + 2 * 6) / 36)
+    assert surface_metrics_per_label(a, b, [1], (2.0, 1.0), tolerance_mm=6.0)["nsd"][1] == 1.0
 
 
 def test_hd95_of_shifted_square_is_the_shift_in_mm():
@@ -60,11 +84,18 @@ def test_jacobian_of_affine_field_and_of_a_fold():
     det = jacobian_determinant(stretch)
     assert np.allclose(det, 2.25)
     assert nonpositive_percent(det) == 0 and sdlogj(det) == pytest.approx(0, abs=1e-12)
+    assert sdlogj(det, "learn2reg") == pytest.approx(0, abs=1e-12)
     fold = np.zeros_like(grid)
     fold[0, 8:12] = -3.0 * (grid[0, 8:12] - 8)  # rows 8..11 run backwards: det < 0 there
     det = jacobian_determinant(fold)
     assert 0 < nonpositive_percent(det) < 100
-    assert sdlogj(det) > 1
+    assert sdlogj(det) > 1 and 0 < sdlogj(det, "learn2reg") < sdlogj(det)
+    rows = np.zeros((20, 20), bool)
+    rows[8:12] = True
+    assert nonpositive_percent(det, rows) > nonpositive_percent(det) and nonpositive_percent(det, ~rows) == 0
+    assert np.isnan(nonpositive_percent(det, np.zeros_like(rows)))
+    with pytest.raises(ValueError, match="variant"):
+        sdlogj(det, "plus3")
 
 
 def test_endpoint_error_in_mm_on_the_mask():
@@ -74,3 +105,16 @@ def test_endpoint_error_in_mm_on_the_mask():
     mask = np.ones((8, 8), bool)
     assert endpoint_error(disp, truth, (2.0, 1.0), mask) == pytest.approx(2.0)
     assert np.isnan(endpoint_error(disp, truth, (2.0, 1.0), ~mask))
+
+
+def test_tre_samples_the_displacement_at_fixed_landmarks():
+    disp = np.zeros((3, 10, 12, 14), np.float32)
+    disp[1] = np.arange(12, dtype=np.float32)[None, :, None] * 0.5  # u_1(x) = x_1 / 2
+    fixed = np.array([[2.0, 4.0, 6.0], [5.0, 3.5, 1.0]])
+    moving = fixed + np.array([0.0, 1.0, 0.0]) * fixed[:, 1:2] * 0.5  # exactly where u points
+    spacing = (1.0, 2.0, 3.0)
+    np.testing.assert_allclose(target_registration_error(disp, fixed, moving, spacing), 0, atol=1e-6)
+    initial = target_registration_error(np.zeros_like(disp), fixed, moving, spacing)
+    np.testing.assert_allclose(initial, fixed[:, 1] * 0.5 * 2.0)  # the landmark offset in mm
+    with pytest.raises(ValueError, match="landmarks"):
+        target_registration_error(disp, fixed[:, :2], moving[:, :2], spacing)

@@ -184,6 +184,17 @@ def test_results_equal_the_local_executor(scenario):
     print(f"SLURM scenario wall time: {scenario['seconds']:.0f} s")
 
 
+def test_regenerating_tables_or_rerunning_a_subset_submits_no_training(scenario):
+    profile = scenario["remote"].parent / "profile"
+    study = scenario["remote"].parent / "study.yaml"
+    for extra in (["--forcerun", "aggregate"], ["--config", "models=[cnn]", "seeds=[0]"]):
+        done = snakemake(
+            scenario["remote"], "-n", "--configfile", str(study), "--profile", str(profile), *extra
+        )
+        planned = set(re.findall(r"^(?:local)?rule (\w+):", done.stdout + done.stderr, re.M))
+        assert planned <= {"aggregate", "all"}, (extra, planned)
+
+
 def test_daemons_are_stopped_by_pid(cluster, scenario):
     pids = dict(cluster.pids)
     assert {"slurmctld", "slurmd"} <= set(pids)
@@ -192,9 +203,19 @@ def test_daemons_are_stopped_by_pid(cluster, scenario):
         assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text(), name
 
 
-def test_dry_run_with_the_slurm_profile_puts_gpus_on_exactly_the_learning_jobs(tmp_path):
-    """No cluster needed: the planned jobs and their resources under profiles/slurm."""
-    done = snakemake(tmp_path, "-n", "--profile", str(REPO / "profiles/slurm"), "--config", "pairs_per_job=3")
+@pytest.mark.parametrize("study", sorted((REPO / "config").glob("*.yaml")), ids=lambda p: p.name)
+def test_dry_run_with_the_slurm_profile_puts_gpus_on_exactly_the_learning_jobs(tmp_path, study):
+    """No cluster needed: every study config's planned jobs and their resources under profiles/slurm."""
+    args = [
+        "-n",
+        "--profile",
+        str(REPO / "profiles/slurm"),
+        "--configfile",
+        str(study),
+        "--config",
+        "pairs_per_job=3",
+    ]
+    done = snakemake(tmp_path, *args)
     jobs = re.findall(
         r"^(?:local)?rule (\w+):\n(?:.*\n)*?\s+resources: (.*)$", done.stdout + done.stderr, re.M
     )

@@ -52,7 +52,7 @@ def _register(a):
 def _evaluate(a):
     from regbench.evaluate import evaluate
 
-    evaluate(a.manifest, a.fields, a.method, a.seed, a.out, a.timing, a.preview)
+    evaluate(a.manifest, a.fields, a.method, a.seed, a.out, a.timing, a.preview, a.settings)
 
 
 def _aggregate(a):
@@ -128,6 +128,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="metric rows (CSV)")
     s.add_argument("--timing", required=True, help="runtime rows (CSV)")
     s.add_argument("--preview", required=True, help="first pair's warped image and field (npz)")
+    s.add_argument("--settings", type=_json, default={}, help="the task's evaluation settings (JSON)")
     s.set_defaults(run=_evaluate)
 
     s = sub.add_parser("aggregate", help="tables and figures of one task")

@@ -7,6 +7,7 @@ rule evaluate:
         timing="results/{task}/timing/{method}.csv",
         preview="results/{task}/previews/{method}.npz",
     params:
+        settings=lambda w: settings_json(w.task, "evaluation"),
         name=lambda w: method_name(w.method),
         seed=lambda w: seed_option(w.method),
     log:
@@ -19,4 +20,4 @@ rule evaluate:
     shell:
         "python -m regbench evaluate --manifest {input.manifest} --fields {input.fields} "
         "--method {params.name} {params.seed} --out {output.metrics} "
-        "--timing {output.timing} --preview {output.preview} > {log} 2>&1"
+        "--timing {output.timing} --preview {output.preview} --settings {params.settings:q} > {log} 2>&1"

@@ -13,6 +13,8 @@ from regbench.io import atomic_path, write_csv
 METRICS = {
     "dice": ("Dice", 3),
     "hd95": ("HD95 (mm)", 2),
+    "assd": ("ASSD (mm)", 2),
+    "nsd": ("NSD", 3),
     "epe_mm": ("EPE (mm)", 2),
     "sdlogj": ("SDlogJ", 3),
     "nonpositive_jacobian_pct": ("% det J ≤ 0", 3),

@@ -18,11 +18,21 @@ def jacobian_determinant(disp: np.ndarray) -> np.ndarray:
     return np.linalg.det(np.moveaxis(jac, (0, 1), (-2, -1)))
 
 
-def sdlogj(det: np.ndarray) -> float:
-    """Standard deviation of ``log det J`` (textbook form; non-positive values clipped to 1e-9)."""
+def sdlogj(det: np.ndarray, variant: str = "textbook") -> float:
+    """Standard deviation of ``log det J``.
+
+    ``textbook``: non-positive determinants clipped to 1e-9. ``learn2reg``: the Learn2Reg
+    convention ``std(log(clip(det + 3, 1e-9, 1e9)))``, which the reference code reports.
+    """
+    if variant == "learn2reg":
+        return float(np.std(np.log(np.clip(det + 3, 1e-9, 1e9))))
+    if variant != "textbook":
+        raise ValueError(f"SDlogJ variant {variant!r}: expected 'textbook' or 'learn2reg'")
     return float(np.std(np.log(np.clip(det, 1e-9, None))))
 
 
-def nonpositive_percent(det: np.ndarray) -> float:
-    """Percentage of voxels where ``det J <= 0`` (folding)."""
-    return float(100.0 * np.mean(det <= 0))
+def nonpositive_percent(det: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """Percentage of voxels (of ``mask``, default the whole grid) where ``det J <= 0`` (folding);
+    NaN for an empty mask."""
+    values = det if mask is None else det[mask]
+    return float(100.0 * np.mean(values <= 0)) if values.size else float("nan")
