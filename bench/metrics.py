@@ -2,6 +2,7 @@
 
     python bench/metrics.py                       # 160×192×224, 35 labels, 2 threads
     python bench/metrics.py --size 96 112 96 --labels 10
+    python bench/metrics.py --fixed a_seg.nii.gz --moving b_seg.nii.gz   # two real label maps
 
 One synthetic pair: a label map of smooth blobs and a shifted, perturbed copy, anisotropic spacing,
 a smooth random displacement. regbench computes Dice, HD95, ASSD, NSD per label and SDlogJ and the
@@ -91,10 +92,18 @@ def main() -> None:
     p.add_argument("--spacing", nargs="+", type=float, help="mm per voxel (default 1.0, 1.2, 0.9)")
     p.add_argument("--tolerance", type=float, default=2.0, help="NSD tolerance in mm")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--fixed", help="a real label map (NIfTI) instead of the synthetic one")
+    p.add_argument("--moving", help="the second real label map (same grid), as the warped one")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
+    if a.fixed:
+        import nibabel as nib
+
+        fixed, warped = (np.asarray(nib.load(f).dataobj).astype(np.int16) for f in (a.fixed, a.moving))
+        a.size, a.labels = list(fixed.shape), int(max(fixed.max(), warped.max()))
+    else:
+        fixed, warped = label_maps(a.size, a.labels)
     spacing = tuple(a.spacing or (1.0, 1.2, 0.9)[: len(a.size)])
-    fixed, warped = label_maps(a.size, a.labels)
     disp = displacement(a.size)
     labels = list(range(1, a.labels + 1))
     print(f"size {'×'.join(map(str, a.size))}, {a.labels} labels, spacing {spacing}, {a.threads} threads")

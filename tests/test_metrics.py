@@ -118,3 +118,12 @@ def test_tre_samples_the_displacement_at_fixed_landmarks():
     np.testing.assert_allclose(initial, fixed[:, 1] * 0.5 * 2.0)  # the landmark offset in mm
     with pytest.raises(ValueError, match="landmarks"):
         target_registration_error(disp, fixed[:, :2], moving[:, :2], spacing)
+
+
+@pytest.mark.parametrize("shape", [(2, 30, 31), (3, 12, 14, 16)])
+def test_jacobian_determinant_equals_linalg_det(shape):
+    disp = np.random.default_rng(0).normal(size=shape)
+    ndim = shape[0]
+    grads = np.stack([np.stack(np.gradient(disp[i]), axis=0) for i in range(ndim)])
+    matrices = np.moveaxis(grads + np.eye(ndim).reshape(ndim, ndim, *[1] * ndim), (0, 1), (-2, -1))
+    np.testing.assert_allclose(jacobian_determinant(disp), np.linalg.det(matrices), atol=1e-10)

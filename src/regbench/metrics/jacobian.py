@@ -11,11 +11,20 @@ import numpy as np
 
 
 def jacobian_determinant(disp: np.ndarray) -> np.ndarray:
-    """``det(I + ∇u)`` for a displacement ``[ndim, *shape]`` in voxels."""
+    """``det(I + ∇u)`` for a displacement ``[ndim, *shape]`` in voxels (2D or 3D).
+
+    Written out by cofactors: on 160×192×224 this is several times faster than ``np.linalg.det``
+    over a stack of 3×3 matrices, with the same values.
+    """
     ndim = disp.shape[0]
-    grads = np.stack([np.stack(np.gradient(disp[i]), axis=0) for i in range(ndim)])  # [i, j, ...]
-    jac = grads + np.eye(ndim).reshape(ndim, ndim, *[1] * ndim)
-    return np.linalg.det(np.moveaxis(jac, (0, 1), (-2, -1)))
+    j = [[np.gradient(disp[i], axis=k) + (i == k) for k in range(ndim)] for i in range(ndim)]
+    if ndim == 2:
+        return j[0][0] * j[1][1] - j[0][1] * j[1][0]
+    return (
+        j[0][0] * (j[1][1] * j[2][2] - j[1][2] * j[2][1])
+        - j[0][1] * (j[1][0] * j[2][2] - j[1][2] * j[2][0])
+        + j[0][2] * (j[1][0] * j[2][1] - j[1][1] * j[2][0])
+    )
 
 
 def sdlogj(det: np.ndarray, variant: str = "textbook") -> float:
