@@ -79,3 +79,9 @@ def test_parts_cover_every_pair_once_in_order():
         assert sum(chunks, []) == pairs and max(map(len, chunks)) - min(map(len, chunks)) <= 1
     with pytest.raises(ValueError, match="part 4/3"):
         part_of(pairs, (4, 3))
+
+
+def test_seeds_from_the_command_line_become_integers():
+    config = _config(seeds=["0", "2"])  # what `--config seeds='[0,2]'` gives
+    study.coerce_command_line(config)
+    assert config["seeds"] == [0, 2]

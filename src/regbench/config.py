@@ -13,6 +13,14 @@ class ConfigError(ValueError):
     pass
 
 
+def coerce_command_line(config: dict) -> None:
+    """Snakemake reads ``--config seeds='[0,1]'`` with YAML's base loader, as strings: make the
+    seeds integers again (before schema validation)."""
+    seeds = config.get("seeds")
+    if isinstance(seeds, list):
+        config["seeds"] = [int(s) if isinstance(s, str) and s.isdigit() else s for s in seeds]
+
+
 def models(config: dict) -> list[str]:
     """The canonical names of the configured models.
 

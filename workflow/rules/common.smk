@@ -15,6 +15,7 @@ os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [SRC, os.environ.get("
 from regbench import config as regbench_config
 
 
+regbench_config.coerce_command_line(config)
 validate(config, schema="../schemas/config.schema.yaml")
 try:
     regbench_config.check(config)
