@@ -21,24 +21,18 @@ TINY_DATA = {
 }
 
 
+def snakemake_command(workdir, *args):
+    """The workflow with the tiny config in ``workdir``: command line and environment (the jobs
+    call ``python``: make it this interpreter)."""
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
+    cmd += ["--directory", str(workdir), "--configfile", str(TINY), *args]
+    env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]))
+    return cmd, env
+
+
 def snakemake(workdir, *args, check=True):
     """Run the workflow with the tiny config in ``workdir``; return the completed process."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(TINY),
-        "--cores",
-        "2",
-        *args,
-    ]
-    # the jobs call `python`: make it this interpreter
-    env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]))
+    cmd, env = snakemake_command(workdir, "--cores", "2", *args)
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir, env=env)
     if check and done.returncode:
         raise AssertionError(f"snakemake failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}")

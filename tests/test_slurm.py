@@ -10,11 +10,9 @@ finishes the study.
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -24,7 +22,7 @@ import yaml
 
 from regbench import cluster as slurm_profile
 from tests import slurm_cluster
-from tests.conftest import REPO, TINY, snakemake
+from tests.conftest import REPO, TINY, snakemake, snakemake_command
 
 pytestmark = [pytest.mark.slurm, pytest.mark.integration]
 
@@ -58,17 +56,8 @@ def _test_profile(dest: Path) -> Path:
 
 
 def _start_snakemake(workdir: Path, configfile: Path, profile: Path) -> subprocess.Popen:
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(workdir),
-    ]
-    cmd += ["--configfile", str(TINY), str(configfile), "--profile", str(profile)]
-    env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]))
+    # `--configfile tiny.yaml <configfile>`: the study's settings over the tiny ones
+    cmd, env = snakemake_command(workdir, str(configfile), "--profile", str(profile))
     return subprocess.Popen(
         cmd, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
