@@ -62,6 +62,7 @@ def ours(fixed, warped, disp, labels, spacing, tolerance):
     det = metrics.jacobian_determinant(disp)
     metrics.sdlogj(det)
     metrics.nonpositive_percent(det)
+    metrics.non_diffeomorphic_volume(disp)
     return values, label_seconds, time.perf_counter() - tick
 
 

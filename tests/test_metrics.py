@@ -7,6 +7,7 @@ from regbench.metrics import (
     dice_per_label,
     endpoint_error,
     jacobian_determinant,
+    non_diffeomorphic_volume,
     nonpositive_percent,
     sdlogj,
     surface_metrics_per_label,
@@ -127,3 +128,61 @@ def test_jacobian_determinant_equals_linalg_det(shape):
     grads = np.stack([np.stack(np.gradient(disp[i]), axis=0) for i in range(ndim)])
     matrices = np.moveaxis(grads + np.eye(ndim).reshape(ndim, ndim, *[1] * ndim), (0, 1), (-2, -1))
     np.testing.assert_allclose(jacobian_determinant(disp), np.linalg.det(matrices), atol=1e-10)
+
+
+def brute_force_ndv(disp, mask):
+    """NDV by looping over cells and listing every simplex's vertices; orientation from the
+    undeformed simplex, so no sign convention is shared with the implementation."""
+    ndim, shape = disp.shape[0], disp.shape[1:]
+    phi = disp + np.stack(np.meshgrid(*map(np.arange, shape), indexing="ij"))
+    if ndim == 2:
+        divisions = [
+            [(0, 0), (1, 0), (0, 1)],
+            [(1, 1), (0, 1), (1, 0)],
+            [(1, 0), (1, 1), (0, 0)],
+            [(0, 1), (0, 0), (1, 1)],
+        ]  # corner first: 2 triangles per division
+        charged = [s[0] for s in divisions]
+    else:
+        even, odd = [(0, 0, 0), (1, 1, 0), (1, 0, 1), (0, 1, 1)], [(1, 0, 0), (0, 1, 0), (0, 0, 1), (1, 1, 1)]
+        divisions, charged = [even, odd], [(0, 0, 0), (0, 0, 0)]
+        for corner in np.ndindex(2, 2, 2):
+            neighbours = [tuple(c ^ (axis == k) for k, c in enumerate(corner)) for axis in range(3)]
+            divisions.append([corner, *neighbours])
+            charged.append(corner)
+    negative = np.zeros(shape)
+    for cell in np.ndindex(*(n - 1 for n in shape)):
+        for simplex, owner in zip(divisions, charged):
+            points = [np.add(cell, v) for v in simplex]
+            undeformed = np.linalg.det(np.array([p - points[0] for p in points[1:]], float))
+            deformed = np.linalg.det(
+                np.array([phi[(slice(None), *p)] - phi[(slice(None), *points[0])] for p in points[1:]])
+            )
+            volume = np.sign(undeformed) * deformed / (2 if ndim == 2 else 6)
+            negative[tuple(np.add(cell, owner))] += max(-volume, 0) / 2
+    return 100 * negative[mask].sum() / mask.sum()
+
+
+@pytest.mark.parametrize("shape", [(6, 7), (19, 4, 5)])  # 19: several slabs
+def test_ndv_equals_a_brute_force_count_of_inverted_simplices(shape):
+    rng = np.random.default_rng(3)
+    disp = rng.normal(0, 0.6, (len(shape), *shape))  # rough enough to fold
+    everywhere = np.ones(shape, bool)
+    mask = rng.random(shape) < 0.5
+    ndv = non_diffeomorphic_volume(disp)
+    assert ndv > 0
+    assert ndv == pytest.approx(brute_force_ndv(disp, everywhere), rel=1e-9)
+    assert non_diffeomorphic_volume(disp, mask) == pytest.approx(brute_force_ndv(disp, mask), rel=1e-9)
+    assert np.isnan(non_diffeomorphic_volume(disp, np.zeros(shape, bool)))
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_ndv_sees_a_fold_that_central_differences_miss(ndim):
+    shape = (9,) * ndim
+    grid = np.stack(np.meshgrid(*[np.arange(9.0)] * ndim, indexing="ij"))
+    assert non_diffeomorphic_volume(np.zeros((ndim, *shape))) == 0
+    assert non_diffeomorphic_volume(0.3 * grid) == 0  # affine, no fold
+    disp = np.zeros((ndim, *shape))
+    disp[(0, *(4,) * ndim)] = 1.5  # one voxel jumps past its right neighbour
+    assert nonpositive_percent(jacobian_determinant(disp)) == 0  # central differences skip it
+    assert non_diffeomorphic_volume(disp) > 0

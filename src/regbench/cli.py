@@ -128,7 +128,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="metric rows (CSV)")
     s.add_argument("--timing", required=True, help="runtime rows (CSV)")
     s.add_argument("--preview", required=True, help="first pair's warped image and field (npz)")
-    s.add_argument("--settings", type=_json, default={}, help="the task's evaluation settings (JSON)")
+    s.add_argument(
+        "--settings", type=_json, required=True, help="the task's evaluation settings (JSON), as the schema fills them"
+    )
     s.set_defaults(run=_evaluate)
 
     s = sub.add_parser("aggregate", help="tables and figures of one task")

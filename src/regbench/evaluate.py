@@ -8,7 +8,9 @@ Label-warping rule, used for every label metric: the moving label map is warped 
 nearest-neighbour interpolation by the displacement (zero outside the field of view).
 Metrics: ``dice``, ``hd95`` and ``assd`` (mm) and ``nsd`` (at the task's ``nsd_tolerance_mm``)
 per label, NaN where a label is empty (never 0); ``sdlogj`` (textbook, or the Learn2Reg "+3" form
-with ``sdlogj: learn2reg``) and ``nonpositive_jacobian_pct`` over the whole grid; ``epe_mm`` on
+with ``sdlogj: learn2reg``) over the whole grid; ``nonpositive_jacobian_pct`` (central differences)
+and ``ndv_pct`` (non-diffeomorphic volume, digital-diffeomorphism simplices), both in % of the
+task's ``jacobian_mask``: the whole grid, or the fixed foreground (label map > 0); ``epe_mm`` on
 the fixed foreground where the true displacement is known. Runtimes go to a separate table so
 the metrics are reproducible to the byte.
 """
@@ -36,14 +38,11 @@ def warp_array(array: np.ndarray, disp: np.ndarray, mode: str) -> np.ndarray:
     return warp(source, torch.from_numpy(np.ascontiguousarray(disp))[None], mode)[0, 0].numpy()
 
 
-#: evaluation settings when a task gives none
-DEFAULTS = {"nsd_tolerance_mm": 2.0, "sdlogj": "textbook"}
-
-
 def pair_metrics(
-    manifest: Manifest, pair: dict, disp: np.ndarray, settings: dict = DEFAULTS
+    manifest: Manifest, pair: dict, disp: np.ndarray, settings: dict
 ) -> list[tuple[str, str, float]]:
-    """``(label name, metric, value)`` for one pair."""
+    """``(label name, metric, value)`` for one pair, with a task's ``evaluation`` settings
+    (defaults in the config schema)."""
     names = manifest.labels
     fixed = manifest.label_map(pair["fixed"])
     warped = np.rint(warp_array(manifest.label_map(pair["moving"]), disp, "nearest")).astype(np.int16)
@@ -54,9 +53,11 @@ def pair_metrics(
     for metric, values in {"dice": metrics.dice_per_label(fixed, warped, names), **surface}.items():
         rows += [(names[label], metric, value) for label, value in values.items()]
     det = metrics.jacobian_determinant(disp)
+    mask = fixed > 0 if settings["jacobian_mask"] == "foreground" else None
     rows += [
         ("", "sdlogj", metrics.sdlogj(det, settings["sdlogj"])),
-        ("", "nonpositive_jacobian_pct", metrics.nonpositive_percent(det)),
+        ("", "nonpositive_jacobian_pct", metrics.nonpositive_percent(det, mask)),
+        ("", "ndv_pct", metrics.non_diffeomorphic_volume(disp, mask)),
     ]
     truth = manifest.true_displacement(pair)
     if truth is not None:
@@ -72,13 +73,12 @@ def evaluate(
     out: str | Path,
     timing_out: str | Path,
     preview_out: str | Path,
-    settings: dict | None = None,
+    settings: dict,
 ) -> None:
     """Write the metric rows, the per-pair runtimes and a preview of the first pair, for the pairs
     of the field file (all of the manifest's, or one job's part)."""
     manifest = Manifest.load(manifest_path)
     fields = FieldStore(fields_path)
-    settings = DEFAULTS | (settings or {})
     task = manifest.data["task"]
     pairs = [pair for pair in manifest.pairs if pair["id"] in fields.runtimes]
     if not pairs:

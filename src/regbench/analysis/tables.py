@@ -18,6 +18,7 @@ METRICS = {
     "epe_mm": ("EPE (mm)", 2),
     "sdlogj": ("SDlogJ", 3),
     "nonpositive_jacobian_pct": ("% det J ≤ 0", 3),
+    "ndv_pct": ("NDV (%)", 3),
     "runtime_s": ("Runtime (s)", 3),
 }
 BASELINES = ("identity", "ants")

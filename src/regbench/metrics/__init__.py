@@ -2,7 +2,12 @@
 endpoint error."""
 
 from regbench.metrics.displacement import endpoint_error
-from regbench.metrics.jacobian import jacobian_determinant, nonpositive_percent, sdlogj
+from regbench.metrics.jacobian import (
+    jacobian_determinant,
+    non_diffeomorphic_volume,
+    nonpositive_percent,
+    sdlogj,
+)
 from regbench.metrics.landmarks import target_registration_error
 from regbench.metrics.overlap import dice_per_label
 from regbench.metrics.surface import surface_metrics_per_label
@@ -11,6 +16,7 @@ __all__ = [
     "dice_per_label",
     "endpoint_error",
     "jacobian_determinant",
+    "non_diffeomorphic_volume",
     "nonpositive_percent",
     "sdlogj",
     "surface_metrics_per_label",
