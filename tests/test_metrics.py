@@ -6,6 +6,7 @@ from monai.metrics import compute_average_surface_distance, compute_hausdorff_di
 from regbench.metrics import (
     dice_per_label,
     endpoint_error,
+    intensity_metrics,
     jacobian_determinant,
     non_diffeomorphic_volume,
     nonpositive_percent,
@@ -186,3 +187,21 @@ def test_ndv_sees_a_fold_that_central_differences_miss(ndim):
     disp[(0, *(4,) * ndim)] = 1.5  # one voxel jumps past its right neighbour
     assert nonpositive_percent(jacobian_determinant(disp)) == 0  # central differences skip it
     assert non_diffeomorphic_volume(disp) > 0
+
+
+def test_intensity_metrics_by_hand_and_ssim_of_an_image_with_itself():
+    rng = np.random.default_rng(0)
+    fixed = rng.random((30, 40)).astype(np.float32) * 2  # intensity range ~2
+    warped = fixed + rng.normal(0, 0.05, fixed.shape).astype(np.float32)
+    values = intensity_metrics(fixed, warped, ["psnr", "ssim", "mae"])
+    data_range = fixed.max() - fixed.min()
+    assert values["psnr"] == pytest.approx(
+        10 * np.log10(data_range**2 / np.mean((warped - fixed) ** 2)), rel=1e-5
+    )
+    assert values["mae"] == pytest.approx(np.mean(np.abs(warped - fixed)), rel=1e-6)
+    assert 0 < values["ssim"] < 1
+    assert intensity_metrics(fixed, fixed, ["ssim"]) == {"ssim": pytest.approx(1.0)}
+    volume = rng.random((12, 14, 16)).astype(np.float32)
+    assert intensity_metrics(volume, volume, ["ssim"])["ssim"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="ncc"):
+        intensity_metrics(fixed, warped, ["ncc"])

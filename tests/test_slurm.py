@@ -165,7 +165,7 @@ def test_results_equal_the_local_executor(scenario):
     local, remote = scenario["local"] / "results/tiny", scenario["remote"] / "results/tiny"
     for name in ("identity.csv", "cnn-seed0.csv"):
         assert (local / "metrics" / name).read_bytes() == (remote / "metrics" / name).read_bytes(), name
-    columns = lambda t: t[[c for c in t.columns if not c.startswith("runtime")]]  # noqa: E731
+    columns = lambda t: t[[c for c in t.columns if not c.startswith(("runtime", "peak_memory"))]]  # noqa: E731
     pd.testing.assert_frame_equal(
         columns(pd.read_csv(local / "tables/summary.csv")),
         columns(pd.read_csv(remote / "tables/summary.csv")),

@@ -11,8 +11,9 @@ per label, NaN where a label is empty (never 0); ``sdlogj`` (textbook, or the Le
 with ``sdlogj: learn2reg``) over the whole grid; ``nonpositive_jacobian_pct`` (central differences)
 and ``ndv_pct`` (non-diffeomorphic volume, digital-diffeomorphism simplices), both in % of the
 task's ``jacobian_mask``: the whole grid, or the fixed foreground (label map > 0); ``epe_mm`` on
-the fixed foreground where the true displacement is known. Runtimes go to a separate table so
-the metrics are reproducible to the byte.
+the fixed foreground where the true displacement is known; the task's ``intensity_metrics``
+(``psnr``, ``ssim``, ``mae``) between the fixed and the bilinearly warped moving image. Runtime
+and peak memory per pair go to a separate table, so the metrics are reproducible to the byte.
 """
 
 from __future__ import annotations
@@ -59,6 +60,12 @@ def pair_metrics(
         ("", "nonpositive_jacobian_pct", metrics.nonpositive_percent(det, mask)),
         ("", "ndv_pct", metrics.non_diffeomorphic_volume(disp, mask)),
     ]
+    if settings["intensity_metrics"]:
+        warped_image = warp_array(manifest.image(pair["moving"]), disp, "bilinear")
+        measured = metrics.intensity_metrics(
+            manifest.image(pair["fixed"]), warped_image, settings["intensity_metrics"]
+        )
+        rows += [("", name, value) for name, value in measured.items()]
     truth = manifest.true_displacement(pair)
     if truth is not None:
         rows.append(("", "epe_mm", metrics.endpoint_error(disp, truth, manifest.spacing, fixed > 0)))
@@ -75,12 +82,12 @@ def evaluate(
     preview_out: str | Path,
     settings: dict,
 ) -> None:
-    """Write the metric rows, the per-pair runtimes and a preview of the first pair, for the pairs
-    of the field file (all of the manifest's, or one job's part)."""
+    """Write the metric rows, the per-pair costs (runtime, peak memory) and a preview of the first
+    pair, for the pairs of the field file (all of the manifest's, or one job's part)."""
     manifest = Manifest.load(manifest_path)
     fields = FieldStore(fields_path)
     task = manifest.data["task"]
-    pairs = [pair for pair in manifest.pairs if pair["id"] in fields.runtimes]
+    pairs = [pair for pair in manifest.pairs if pair["id"] in fields.costs]
     if not pairs:
         raise ValueError(f"{fields_path}: no field for any evaluation pair of {manifest.path}")
     rows, timing = [], []
@@ -91,7 +98,7 @@ def evaluate(
             [*ident, label, metric, value]
             for label, metric, value in pair_metrics(manifest, pair, disp, settings)
         ]
-        timing.append([*ident, "", "runtime_s", fields.runtimes[pair["id"]]])
+        timing += [[*ident, "", name, value] for name, value in fields.costs[pair["id"]].items()]
     write_csv(out, pd.DataFrame(rows, columns=COLUMNS))
     write_csv(timing_out, pd.DataFrame(timing, columns=COLUMNS))
     first = pairs[0]

@@ -77,10 +77,11 @@ def load_image(path: str | os.PathLike, dtype=np.float32) -> np.ndarray:
         raise ValueError(f"{path}: cannot read image ({err})") from None
 
 
-def save_fields(path: str | os.PathLike, fields: dict[str, np.ndarray], runtimes: dict[str, float]) -> None:
-    """Save displacement fields (one per pair ID, voxel units, channels first) and per-pair runtimes."""
+def save_fields(path: str | os.PathLike, fields: dict[str, np.ndarray], costs: dict[str, dict]) -> None:
+    """Save displacement fields (one per pair ID, voxel units, channels first) and per-pair costs
+    (``{"runtime_s": ..., "peak_memory_mb": ...}``)."""
     arrays = {f"disp/{pid}": np.asarray(u, dtype=np.float32) for pid, u in fields.items()}
-    arrays["runtime_json"] = np.frombuffer(json.dumps(runtimes).encode(), dtype=np.uint8)
+    arrays["costs_json"] = np.frombuffer(json.dumps(costs).encode(), dtype=np.uint8)
     with atomic_path(path) as tmp:
         np.savez(tmp, **arrays)
 
@@ -96,7 +97,10 @@ class FieldStore:
             raise FileNotFoundError(f"{self.path}: displacement fields not found") from None
         except Exception as err:
             raise ValueError(f"{self.path}: not a readable field file ({err})") from None
-        self.runtimes: dict[str, float] = json.loads(bytes(self._npz["runtime_json"]).decode())
+        try:
+            self.costs: dict[str, dict] = json.loads(bytes(self._npz["costs_json"]).decode())
+        except KeyError:
+            raise ValueError(f"{self.path}: no per-pair costs (written by an older regbench?)") from None
 
     def __getitem__(self, pair_id: str) -> np.ndarray:
         key = f"disp/{pair_id}"

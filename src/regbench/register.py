@@ -2,13 +2,13 @@
 
 Methods: ``identity`` (zero displacement), ``ants`` (SyN, :mod:`regbench.baselines.ants`) and any
 trained model file. Each field is the displacement on the fixed grid, in voxels, that warps the
-moving image onto the fixed one. Runtimes are per pair (network: forward pass and upsampling,
-GPU-synchronised; ANTs: registration plus field composition).
+moving image onto the fixed one. Runtime and peak memory are measured per pair
+(:func:`regbench.device.measure`; network: forward pass and upsampling, GPU-synchronised; ANTs:
+registration plus field composition, on the CPU).
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -43,19 +43,18 @@ def register_identity(manifest_path: str | Path, out: str | Path) -> None:
     manifest = Manifest.load(manifest_path)
     shape = [manifest.ndim, *manifest.data["shape"]]
     fields = {p["id"]: np.zeros(shape, np.float32) for p in manifest.pairs}
-    save_fields(out, fields, {p["id"]: 0.0 for p in manifest.pairs})
+    save_fields(out, fields, {p["id"]: {"runtime_s": 0.0, "peak_memory_mb": 0.0} for p in manifest.pairs})
 
 
 def register_ants(
     manifest_path: str | Path, settings: dict, seed: int, out: str | Path, part: tuple[int, int] = (1, 1)
 ) -> None:
     manifest = Manifest.load(manifest_path)
-    fields, runtimes = {}, {}
+    fields, costs = {}, {}
     for pair, fixed, moving in _each_pair(manifest, "ANTs", part):
-        fields[pair["id"]], runtimes[pair["id"]] = ants.register_pair(
-            fixed, moving, manifest.spacing, settings, seed
-        )
-    save_fields(out, fields, runtimes)
+        with devices.measure(torch.device("cpu")) as costs[pair["id"]]:
+            fields[pair["id"]] = ants.register_pair(fixed, moving, manifest.spacing, settings, seed)
+    save_fields(out, fields, costs)
 
 
 @torch.no_grad()
@@ -70,14 +69,11 @@ def register_model(
     manifest = Manifest.load(manifest_path)
     dev = devices.select(device, threads)
     model = load_model(model_path, dev)
-    fields, runtimes = {}, {}
+    fields, costs = {}, {}
     for pair, fixed, moving in _each_pair(manifest, "register", part):
         f = torch.from_numpy(fixed)[None, None].to(dev)
         m = torch.from_numpy(moving)[None, None].to(dev)
-        devices.synchronize(dev)
-        tick = time.perf_counter()
-        disp = model.predict(m, f)
-        devices.synchronize(dev)
-        runtimes[pair["id"]] = time.perf_counter() - tick
+        with devices.measure(dev) as costs[pair["id"]]:
+            disp = model.predict(m, f)
         fields[pair["id"]] = disp[0].cpu().numpy()
-    save_fields(out, fields, runtimes)
+    save_fields(out, fields, costs)

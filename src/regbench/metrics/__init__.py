@@ -2,6 +2,7 @@
 endpoint error."""
 
 from regbench.metrics.displacement import endpoint_error
+from regbench.metrics.image import intensity_metrics
 from regbench.metrics.jacobian import (
     jacobian_determinant,
     non_diffeomorphic_volume,
@@ -15,6 +16,7 @@ from regbench.metrics.surface import surface_metrics_per_label
 __all__ = [
     "dice_per_label",
     "endpoint_error",
+    "intensity_metrics",
     "jacobian_determinant",
     "non_diffeomorphic_volume",
     "nonpositive_percent",
