@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # torch==2.13.0 is the CPU build; one pip call so the resolver sees every constraint.
 TORCH := torch==2.13.0
 
-.PHONY: demo test install lint clean slurm-profile
+.PHONY: demo tables summary test install lint clean slurm-profile
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,10 +21,21 @@ demo: install
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --cores all
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --report results/report.html
 	@echo
-	@echo "Tables:   results/*/tables/summary.md (and .csv, per_pair.csv)"
-	@echo "Figures:  results/*/figures/dice.png, results/*/figures/qualitative.png"
+	@$(MAKE) --no-print-directory summary
+
+# statistics, tables, figures and the report again from results/*/{metrics,timing,previews,data}
+tables: install
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --cores all --config from_cache=true
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --config from_cache=true --report results/report.html
+	@$(MAKE) --no-print-directory summary
+
+summary:
+	@echo
+	@echo "Tables:   results/*/tables/summary.{md,tex,csv}, comparison.csv, per_pair.csv"
+	@echo "Figures:  results/*/figures/{metrics,heatmap,cost,qualitative}.{png,pdf}"
+	@echo "Study:    results/study/disentangling.{md,csv,png}"
 	@echo "Report:   results/report.html"
-	@cat results/*/tables/summary.md
+	@cat results/*/tables/summary.md results/study/disentangling.md
 
 test: install
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/pytest -q

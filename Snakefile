@@ -8,10 +8,17 @@ configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"
-include: "workflow/rules/data.smk"
-include: "workflow/rules/train.smk"
-include: "workflow/rules/baselines.smk"
-include: "workflow/rules/evaluate.smk"
+
+
+# from_cache: only the aggregate rules, so nothing upstream of results/**/metrics can be scheduled
+if not config["from_cache"]:
+
+    include: "workflow/rules/data.smk"
+    include: "workflow/rules/train.smk"
+    include: "workflow/rules/baselines.smk"
+    include: "workflow/rules/evaluate.smk"
+
+
 include: "workflow/rules/aggregate.smk"
 
 

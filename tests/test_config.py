@@ -81,7 +81,7 @@ def test_parts_cover_every_pair_once_in_order():
         part_of(pairs, (4, 3))
 
 
-def test_seeds_from_the_command_line_become_integers():
-    config = _config(seeds=["0", "2"])  # what `--config seeds='[0,2]'` gives
+def test_seeds_and_switches_from_the_command_line_get_their_types():
+    config = _config(seeds=["0", "2"], from_cache="true", keep_fields="False")  # as `--config` gives
     study.coerce_command_line(config)
-    assert config["seeds"] == [0, 2]
+    assert config["seeds"] == [0, 2] and config["from_cache"] is True and config["keep_fields"] is False

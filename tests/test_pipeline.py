@@ -1,6 +1,7 @@
 """The whole DAG through Snakemake on the tiny study: tables, determinism, config errors, lint."""
 
 import filecmp
+import shutil
 
 import pandas as pd
 import pytest
@@ -26,11 +27,22 @@ def test_tables_have_every_method_and_learning_beats_identity(runs):
     for method in ("ants", "cnn", "cnn-DWP"):
         assert table.loc[method, "dice_mean"] > table.loc["identity", "dice_mean"]
         assert table.loc[method, "epe_mm_mean"] < table.loc["identity", "epe_mm_mean"]
-    assert table.loc["identity", "nonpositive_jacobian_pct_mean"] == 0
+    assert table.loc["identity", "nonpositive_jacobian_pct_mean"] == 0 and table["ndv_pct_mean"].notna().all()
+    assert (
+        table["ssim_mean"].between(0, 1).all() and table["peak_memory_mb_mean"].drop("identity").gt(0).all()
+    )
+    assert table.loc["cnn", "ssim_mean"] > table.loc["identity", "ssim_mean"]
     markdown = (runs[0] / "results/tiny/tables/summary.md").read_text()
-    assert markdown.count("\n") == 6 and "| tiny | cnn-DWP |" in markdown
-    for figure in ("dice.png", "qualitative.png"):
-        assert (runs[0] / "results/tiny/figures" / figure).stat().st_size > 10_000
+    groups = ["*Reference*", "*Baseline*", "*Registration-specific designs*"]
+    assert [line.split(" |")[0][2:] for line in markdown.splitlines() if line.startswith("| *")] == groups
+    assert "| cnn-DWP (DWP) | 4 × 1 |" in markdown
+    latex = (runs[0] / "results/tiny/tables/summary.tex").read_text()
+    assert latex.count(r"\toprule") == 1 and r"cnn-DWP (DWP) & 4 $\times$ 1" in latex
+    for figure in ("metrics", "heatmap", "cost", "qualitative"):
+        for suffix in (".png", ".pdf"):
+            assert (runs[0] / "results/tiny/figures" / (figure + suffix)).stat().st_size > 10_000
+    study = pd.read_csv(runs[0] / "results/study/disentangling.csv")
+    assert set(study["factor"]) == {"design"} and set(study["task"]) == {"tiny"}
 
 
 def test_pairs_are_scored_by_id_for_every_method(runs):
@@ -95,5 +107,44 @@ def test_every_preset_trains_and_is_scored_through_the_pipeline(tmp_path):
     configfile.write_text(yaml.safe_dump(config))
     snakemake(tmp_path, "--configfile", str(configfile))
     table = pd.read_csv(tmp_path / "results/tiny/tables/summary.csv")
-    assert list(table["method"]) == ["identity", *PRESETS]
+    assert sorted(table["method"]) == sorted(["identity", *PRESETS])
     assert table["dice_mean"].notna().all() and table["pairs"].eq(4).all()
+    groups = table.groupby("group", sort=False)["method"].apply(list).to_dict()
+    assert groups["Trend-driven backbones"] == ["mamba", "swin", "mambatm", "lk", "less"]
+    assert groups["Registration-specific designs"] == ["cnn-D", "cnn-DWP", "cnn-DWCP", "cnn-DWCPI", "vfa"]
+    study = pd.read_csv(tmp_path / "results/study/disentangling.csv")
+    # against cnn: 5 backbones alone; swin with D, DWP, DWCP, DWCPI; less with DWP, DWCP, DWCPI
+    assert study.set_index(["metric", "factor"]).loc[("dice", "backbone"), "contrasts"] == 5 + 4 + 3
+
+
+def planned_jobs(output: str) -> dict[str, int]:
+    """Rule → job count from a Snakemake run's "Job stats" table."""
+    lines = output[output.index("Job stats:") :].splitlines()[3:]
+    jobs = {}
+    for line in lines:
+        name, _, count = line.partition(" ")
+        if name == "total" or not count.strip().isdigit():
+            break
+        jobs[name] = int(count)
+    return jobs
+
+
+def test_tables_rebuild_from_cached_results_without_upstream_jobs(runs, tmp_path):
+    """Deleting the tables reschedules only the aggregate jobs, in the same checkout and in a fresh
+    folder that holds nothing but the metric, timing, preview and data files (new mtimes, no
+    checkpoints, no Snakemake metadata) with ``from_cache=true``."""
+    before = pd.read_csv(runs[0] / "results/tiny/tables/summary.csv")
+    shutil.rmtree(runs[0] / "results/tiny/tables")
+    shutil.rmtree(runs[0] / "results/study")
+    dry = snakemake(runs[0], "-n")
+    assert planned_jobs(dry.stdout + dry.stderr) == {"aggregate": 1, "aggregate_study": 1, "all": 1}
+    for folder in ("metrics", "timing", "previews", "data"):
+        shutil.copytree(
+            runs[0] / "results/tiny" / folder, tmp_path / "results/tiny" / folder, copy_function=shutil.copy
+        )
+    done = snakemake(tmp_path, "--config", "from_cache=true")
+    assert planned_jobs(done.stdout + done.stderr) == {"aggregate": 1, "aggregate_study": 1, "all": 1}
+    after = pd.read_csv(tmp_path / "results/tiny/tables/summary.csv")
+    pd.testing.assert_frame_equal(before, after)
+    assert (tmp_path / "results/study/disentangling.md").exists()
+    assert not (tmp_path / "results/tiny/train").exists()

@@ -56,13 +56,15 @@ def _evaluate(a):
 
 
 def _aggregate(a):
-    from regbench.analysis import figures, tables
+    from regbench.analysis.aggregate import aggregate_task
 
-    pairs_path, csv_path, md_path, dice_path, qualitative_path = a.out
-    pairs, table = tables.write_tables(a.metrics, a.timings, pairs_path, csv_path, md_path)
-    figures.dice_figure(pairs, dice_path)
-    figures.qualitative_figure(a.manifest, a.previews, qualitative_path)
-    print(tables.markdown(table))
+    print(aggregate_task(a.manifest, a.metrics, a.timings, a.previews, a.out, a.settings))
+
+
+def _aggregate_study(a):
+    from regbench.analysis.aggregate import aggregate_study
+
+    print(aggregate_study(a.per_pair, a.out, a.settings))
 
 
 def _models(a):
@@ -129,7 +131,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--timing", required=True, help="runtime rows (CSV)")
     s.add_argument("--preview", required=True, help="first pair's warped image and field (npz)")
     s.add_argument(
-        "--settings", type=_json, required=True, help="the task's evaluation settings (JSON), as the schema fills them"
+        "--settings", type=_json, required=True, help="the task's evaluation settings (JSON, defaults filled)"
     )
     s.set_defaults(run=_evaluate)
 
@@ -138,13 +140,15 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--metrics", nargs="+", required=True)
     s.add_argument("--timings", nargs="+", required=True)
     s.add_argument("--previews", nargs="+", required=True)
-    s.add_argument(
-        "--out",
-        nargs=5,
-        required=True,
-        metavar=("PAIRS_CSV", "TABLE_CSV", "TABLE_MD", "DICE_PNG", "QUALITATIVE_PNG"),
-    )
+    s.add_argument("--settings", type=_json, required=True, help="analysis settings (JSON)")
+    s.add_argument("--out", required=True, help="the task's results folder (writes tables/, figures/)")
     s.set_defaults(run=_aggregate)
+
+    s = sub.add_parser("aggregate-study", help="backbone vs design disentangling over every task")
+    s.add_argument("--per-pair", nargs="+", required=True, help="every task's tables/per_pair.csv")
+    s.add_argument("--settings", type=_json, required=True, help="analysis settings (JSON)")
+    s.add_argument("--out", required=True, help="the study's results folder")
+    s.set_defaults(run=_aggregate_study)
 
     s = sub.add_parser(
         "models", help="list the paper's presets (or the whole grid) with parameter counts in 2D and 3D"

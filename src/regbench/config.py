@@ -8,17 +8,28 @@ from __future__ import annotations
 from regbench.models import PRESETS, canonical
 from regbench.models.zoo import BACKBONES, divisor, grid
 
+#: results/<STUDY_FOLDER>/ holds the study-wide analysis, so no task may have this name
+STUDY_FOLDER = "study"
+
 
 class ConfigError(ValueError):
     pass
 
 
+#: top-level keys that are booleans, which ``--config key=true`` gives as the string 'true'
+BOOLEAN_KEYS = ("keep_fields", "from_cache")
+
+
 def coerce_command_line(config: dict) -> None:
-    """Snakemake reads ``--config seeds='[0,1]'`` with YAML's base loader, as strings: make the
-    seeds integers again (before schema validation)."""
+    """Snakemake reads ``--config seeds='[0,1]' from_cache=true`` with YAML's base loader, as
+    strings: make the seeds integers and the switches booleans again (before schema validation)."""
     seeds = config.get("seeds")
     if isinstance(seeds, list):
         config["seeds"] = [int(s) if isinstance(s, str) and s.isdigit() else s for s in seeds]
+    for key in BOOLEAN_KEYS:
+        value = config.get(key)
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            config[key] = value.lower() == "true"
 
 
 def models(config: dict) -> list[str]:
@@ -59,6 +70,8 @@ def check(config: dict) -> None:
                 f"config key 'tasks': task {task!r} has no entry under 'task_settings' "
                 f"(defined: {', '.join(config['task_settings'])})"
             )
+        if task == STUDY_FOLDER:
+            raise ConfigError(f"config key 'tasks': {task!r} is reserved for the study-wide results folder")
     for task, settings in config["task_settings"].items():
         data = settings["data"]
         where = f"config key 'task_settings.{task}.data"

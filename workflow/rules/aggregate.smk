@@ -1,5 +1,6 @@
 localrules:
     aggregate,
+    aggregate_study,
 
 
 rule aggregate:
@@ -11,6 +12,7 @@ rule aggregate:
         previews=lambda w: [f"results/{w.task}/previews/{parts(w.task, m)[0]}.npz" for m in methods()],
     output:
         pairs="results/{task}/tables/per_pair.csv",
+        comparison="results/{task}/tables/comparison.csv",
         table=report(
             "results/{task}/tables/summary.csv",
             caption="../report/summary.rst",
@@ -18,23 +20,47 @@ rule aggregate:
             subcategory="{task}",
         ),
         markdown="results/{task}/tables/summary.md",
-        dice=report(
-            "results/{task}/figures/dice.png",
-            caption="../report/dice.rst",
-            category="Figures",
-            subcategory="{task}",
-        ),
-        qualitative=report(
-            "results/{task}/figures/qualitative.png",
-            caption="../report/qualitative.rst",
-            category="Figures",
-            subcategory="{task}",
-        ),
+        latex="results/{task}/tables/summary.tex",
+        metrics=figure("metrics"),
+        heatmap=figure("heatmap"),
+        cost=figure("cost"),
+        qualitative=figure("qualitative"),
+        pdfs=expand("results/{{task}}/figures/{name}.pdf", name=["metrics", "heatmap", "cost", "qualitative"]),
+    params:
+        settings=lambda w: aggregate_settings(w.task),
     log:
         "results/{task}/logs/aggregate.log",
     conda:
         ENV
     shell:
         "python -m regbench aggregate --manifest {input.manifest} --metrics {input.metrics} "
-        "--timings {input.timings} --previews {input.previews} --out {output.pairs} "
-        "{output.table} {output.markdown} {output.dice} {output.qualitative} > {log} 2>&1"
+        "--timings {input.timings} --previews {input.previews} --settings {params.settings:q} "
+        "--out results/{wildcards.task} > {log} 2>&1"
+
+
+rule aggregate_study:
+    input:
+        expand("results/{task}/tables/per_pair.csv", task=config["tasks"]),
+    output:
+        summary=report(
+            f"results/{STUDY}/disentangling.csv",
+            caption="../report/disentangling.rst",
+            category="Study",
+        ),
+        contrasts=f"results/{STUDY}/contrasts.csv",
+        markdown=f"results/{STUDY}/disentangling.md",
+        figure=report(
+            f"results/{STUDY}/disentangling.png",
+            caption="../report/disentangling.rst",
+            category="Study",
+        ),
+        pdf=f"results/{STUDY}/disentangling.pdf",
+    params:
+        settings=json.dumps(config["analysis"], sort_keys=True),
+    log:
+        f"results/{STUDY}/logs/aggregate_study.log",
+    conda:
+        ENV
+    shell:
+        "python -m regbench aggregate-study --per-pair {input} --settings {params.settings:q} "
+        f"--out results/{STUDY} > {{log}} 2>&1"

@@ -23,6 +23,7 @@ except regbench_config.ConfigError as err:
     raise WorkflowError(str(err)) from None
 
 MODELS = regbench_config.models(config)
+STUDY = regbench_config.STUDY_FOLDER
 SEEDS = [str(s) for s in config["seeds"]]
 ENV = "../../envs/regbench.yaml"
 
@@ -42,6 +43,16 @@ def task_settings(task, section):
 def settings_json(task, section):
     """A task's settings section as JSON for the command line (and a rerun trigger)."""
     return json.dumps(task_settings(task, section), sort_keys=True)
+
+
+def aggregate_settings(task):
+    """A task's analysis settings as JSON: the study's, its primary metric, the swin window."""
+    settings = dict(
+        config["analysis"],
+        primary_metric=task_settings(task, "evaluation")["primary_metric"],
+        swin_window=task_settings(task, "training").get("swin_window"),
+    )
+    return json.dumps(settings, sort_keys=True)
 
 
 def methods():
@@ -84,7 +95,17 @@ def temp_unless_kept(path):
     return path if config["keep_fields"] else temp(path)
 
 
+def figure(name):
+    """A task's figure ``name``.png in the report, with the caption ``report/<name>.rst``."""
+    return report(
+        f"results/{{task}}/figures/{name}.png",
+        caption=f"../report/{name}.rst",
+        category="Figures",
+        subcategory="{task}",
+    )
+
+
 def all_targets():
-    return expand(
-        "results/{task}/tables/summary.md", task=config["tasks"]
-    ) + expand("results/{task}/figures/qualitative.png", task=config["tasks"])
+    return expand("results/{task}/tables/summary.md", task=config["tasks"]) + [
+        f"results/{STUDY}/disentangling.md"
+    ]

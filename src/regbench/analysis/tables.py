@@ -1,4 +1,12 @@
-"""Per-pair summaries and the results table (mean ± std per method)."""
+"""Per-pair summaries and the results table of a task, in the paper's layout.
+
+The table has one row per method in row groups (reference methods, the baseline, trend-driven
+backbones, registration-specific designs, backbones with designs) and one column per metric:
+mean ± std over pairs (and seeds). The best learned method per column is bold; a marker says the
+method differs from the baseline significantly (paired Wilcoxon, Holm-corrected): ↑ better,
+↓ worse. Label metrics are averaged over labels within a pair first, skipping labels that are
+empty in either map; how many were skipped is noted under the table.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +15,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from regbench.analysis import METRICS
 from regbench.io import atomic_path, write_csv
+from regbench.models.zoo import ALIASES, parse
 
-#: metric → (column title, decimals); the table's column order
-METRICS = {
-    "dice": ("Dice", 3),
-    "hd95": ("HD95 (mm)", 2),
-    "assd": ("ASSD (mm)", 2),
-    "nsd": ("NSD", 3),
-    "epe_mm": ("EPE (mm)", 2),
-    "sdlogj": ("SDlogJ", 3),
-    "nonpositive_jacobian_pct": ("% det J ≤ 0", 3),
-    "ndv_pct": ("NDV (%)", 3),
-    "runtime_s": ("Runtime (s)", 3),
-}
 BASELINES = ("identity", "ants")
+GROUPS = (
+    "Reference",
+    "Baseline",
+    "Trend-driven backbones",
+    "Registration-specific designs",
+    "Backbones with designs",
+)
+MARKERS = {"better": "↑", "worse": "↓", "": ""}
+PAPER_NAMES = {name: alias for alias, name in ALIASES.items()}
 
 
 def read_rows(paths) -> pd.DataFrame:
@@ -58,19 +65,35 @@ def per_pair(rows: pd.DataFrame) -> pd.DataFrame:
     return wide.sort_values("method", key=lambda m: m.map(appearance), kind="stable", ignore_index=True)
 
 
-def method_order(methods) -> list[str]:
-    """Baselines first, then the models in the order given."""
+def group_of(method: str, baseline: str = "cnn") -> str:
+    """The table's row group of a method."""
+    if method in BASELINES:
+        return "Reference"
+    if method == baseline:
+        return "Baseline"
+    spec = parse(method)
+    if spec.backbone == "vfa" or (spec.backbone == "cnn" and spec.designs):
+        return "Registration-specific designs"
+    return "Trend-driven backbones" if not spec.designs else "Backbones with designs"
+
+
+def method_order(methods, baseline: str = "cnn") -> list[str]:
+    """Methods by row group (identity before ants), in the order given within a group."""
     methods = list(dict.fromkeys(methods))
-    return [m for m in BASELINES if m in methods] + [m for m in methods if m not in BASELINES]
+    rank = {m: BASELINES.index(m) if m in BASELINES else 0 for m in methods}
+    return sorted(methods, key=lambda m: (GROUPS.index(group_of(m, baseline)), rank[m]))
 
 
-def summary(pairs: pd.DataFrame) -> pd.DataFrame:
-    """Mean and std over pairs (and seeds) per task and method, with NaN counts."""
+def summary(pairs: pd.DataFrame, comparison: pd.DataFrame, baseline: str = "cnn") -> pd.DataFrame:
+    """Per task and method: group, pair and seed counts, and per metric mean, std, NaN count,
+    Holm-corrected p-value against the baseline and its significance (better / worse / '')."""
     records = []
     for (task, method), group in pairs.groupby(["task", "method"], sort=False):
         record = {
             "task": task,
+            "group": group_of(method, baseline),
             "method": method,
+            "paper_name": PAPER_NAMES.get(method, ""),
             "seeds": group["seed"].nunique(),
             "pairs": group["pair_id"].nunique(),
         }
@@ -82,34 +105,137 @@ def summary(pairs: pd.DataFrame) -> pd.DataFrame:
                     record[f"{metric}_nan"] = int(group[f"{metric}_nan"].sum())
         records.append(record)
     table = pd.DataFrame(records)
-    order = {m: i for i, m in enumerate(method_order(table["method"]))}
+    if not comparison.empty:
+        tests = comparison.pivot_table(
+            index=["task", "method"], columns="metric", values="p_holm", aggfunc="first", dropna=False
+        )
+        signs = comparison.pivot_table(
+            index=["task", "method"], columns="metric", values="significance", aggfunc="first"
+        )
+        table = table.join(tests.add_suffix("_p_holm"), on=["task", "method"])
+        table = table.join(signs.add_suffix("_significance"), on=["task", "method"])
+        significance = [c for c in table if c.endswith("_significance")]
+        table[significance] = table[significance].fillna("")
+    order = {m: i for i, m in enumerate(method_order(table["method"], baseline))}
     return table.sort_values(["task", "method"], key=lambda s: s.map(order) if s.name == "method" else s)
 
 
-def markdown(table: pd.DataFrame) -> str:
-    """The summary as a Markdown table, ``mean ± std`` per metric, NaN counts noted."""
-    present = [m for m in METRICS if f"{m}_mean" in table]
-    header = ["Task", "Method", "Pairs × seeds"] + [METRICS[m][0] for m in present]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+def _metrics_in(table: pd.DataFrame) -> list[str]:
+    return [m for m in METRICS if f"{m}_mean" in table and table[f"{m}_mean"].notna().any()]
+
+
+def _best(table: pd.DataFrame, metric: str) -> float:
+    """The best mean of a column among the learned methods."""
+    learned = table.loc[table["group"] != "Reference", f"{metric}_mean"].dropna()
+    if learned.empty:
+        return np.nan
+    return learned.max() if METRICS[metric].direction > 0 else learned.min()
+
+
+def _cells(table: pd.DataFrame, bold, marker) -> list[tuple[str, str, list[str]]]:
+    """``(group, method, cells)`` per row, formatting bold and significance with the callables."""
+    metrics = _metrics_in(table)
+    best = {metric: _best(table, metric) for metric in metrics}
+    rows = []
     for _, row in table.iterrows():
-        cells = [row["task"], row["method"], f"{row['pairs']} × {max(row['seeds'], 1)}"]
-        for metric in present:
-            digits = METRICS[metric][1]
+        cells = [f"{row['pairs']} × {max(row['seeds'], 1)}"]
+        for metric in metrics:
+            digits = METRICS[metric].decimals
             mean, std = row[f"{metric}_mean"], row[f"{metric}_std"]
-            cell = "–" if np.isnan(mean) else f"{mean:.{digits}f} ± {std:.{digits}f}"
-            if row.get(f"{metric}_nan", 0):
-                cell += f" ({int(row[f'{metric}_nan'])} NaN)"
-            cells.append(cell)
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+            if np.isnan(mean):
+                cells.append("–")
+                continue
+            cell = f"{mean:.{digits}f} ± {0 if np.isnan(std) else std:.{digits}f}"
+            if row["group"] != "Reference" and f"{mean:.{digits}f}" == f"{best[metric]:.{digits}f}":
+                cell = bold(cell)
+            cells.append(cell + marker(row.get(f"{metric}_significance", "")))
+        name = row["method"] + (f" ({row['paper_name']})" if row["paper_name"] else "")
+        rows.append((row["group"], name, cells))
+    return rows
 
 
-def write_tables(metric_paths, timing_paths, out_pairs, out_csv, out_md):
-    """Write the per-pair table and the summary (CSV and Markdown); return both frames."""
-    pairs = per_pair(read_rows([*metric_paths, *timing_paths]))
-    table = summary(pairs)
-    write_csv(out_pairs, pairs)
-    write_csv(out_csv, table)
-    with atomic_path(out_md) as tmp:
-        Path(tmp).write_text(markdown(table))
-    return pairs, table
+def _nan_note(table: pd.DataFrame) -> str:
+    notes = [
+        f"{METRICS[m].title} {int(row[f'{m}_nan'])} ({row['method']})"
+        for m in _metrics_in(table)
+        for _, row in table.iterrows()
+        if row.get(f"{m}_nan", 0) > 0
+    ]
+    return "Labels skipped as empty (NaN): " + ", ".join(notes) if notes else ""
+
+
+def markdown(table: pd.DataFrame, baseline: str = "cnn") -> str:
+    """The task tables in Markdown, one per task, with group rows, bold best, markers."""
+    out = []
+    for task, part in table.groupby("task", sort=False):
+        header = ["Method", "Pairs × seeds"] + [METRICS[m].title for m in _metrics_in(part)]
+        lines = [f"### {task}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        group = None
+        rows = _cells(part, lambda c: f"**{c}**", lambda s: MARKERS[s] and f" {MARKERS[s]}")
+        for row_group, name, cells in rows:
+            if row_group != group:
+                group = row_group
+                lines.append(f"| *{group}* |" + " |" * (len(header) - 1))
+            lines.append("| " + " | ".join([name, *cells]) + " |")
+        notes = [
+            f"Mean ± std over pairs (and seeds). Bold: best learned method. ↑/↓: significantly better/"
+            f"worse than {baseline} (paired Wilcoxon signed-rank, Holm-corrected, per metric).",
+            _nan_note(part),
+        ]
+        out += lines + [""] + [n for n in notes if n] + [""]
+    return "\n".join(out)
+
+
+def latex(table: pd.DataFrame, baseline: str = "cnn") -> str:
+    """The task tables in LaTeX (booktabs), one ``table`` environment per task."""
+    marks = {"better": r"$^{\uparrow}$", "worse": r"$^{\downarrow}$", "": ""}
+    out = []
+    for task, part in table.groupby("task", sort=False):
+        metrics = _metrics_in(part)
+        titles = [_tex(METRICS[m].title) for m in metrics]
+        lines = [
+            r"\begin{table}[t]",
+            r"\centering",
+            rf"\caption{{{_tex(task)}: mean $\pm$ std over pairs. Bold: best learned method. "
+            rf"$\uparrow$/$\downarrow$: significantly better/worse than {_tex(baseline)} "
+            r"(paired Wilcoxon signed-rank, Holm-corrected).}",
+            r"\begin{tabular}{l" + "c" * (len(metrics) + 1) + "}",
+            r"\toprule",
+            " & ".join(["Method", r"Pairs $\times$ seeds", *titles]) + r" \\",
+        ]
+        group = None
+        for row_group, name, cells in _cells(part, lambda c: rf"\textbf{{{c}}}", lambda s: marks[s]):
+            if row_group != group:
+                group = row_group
+                lines += [r"\midrule", rf"\multicolumn{{{len(metrics) + 2}}}{{l}}{{\emph{{{group}}}}} \\"]
+            lines.append(" & ".join([_tex(name), *(_tex_cell(c) for c in cells)]) + r" \\")
+        lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
+        out += lines
+    return "\n".join(out)
+
+
+def _tex(text: str) -> str:
+    return (
+        text.replace("\\", r"\textbackslash{}")
+        .replace("_", r"\_")
+        .replace("%", r"\%")
+        .replace("&", r"\&")
+        .replace("#", r"\#")
+        .replace("≤", r"$\leq$")
+        .replace("×", r"$\times$")
+    )
+
+
+def _tex_cell(cell: str) -> str:
+    return cell.replace(" ± ", r" $\pm$ ").replace(" × ", r" $\times$ ").replace("–", "--")
+
+
+def write_tables(pairs: pd.DataFrame, comparison: pd.DataFrame, folder: Path, baseline: str) -> pd.DataFrame:
+    """``per_pair.csv``, ``summary.csv``, ``summary.md`` and ``summary.tex`` in ``folder``."""
+    table = summary(pairs, comparison, baseline)
+    write_csv(folder / "per_pair.csv", pairs)
+    write_csv(folder / "summary.csv", table)
+    for name, text in (("summary.md", markdown(table, baseline)), ("summary.tex", latex(table, baseline))):
+        with atomic_path(folder / name) as tmp:
+            Path(tmp).write_text(text)
+    return table

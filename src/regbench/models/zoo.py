@@ -87,10 +87,14 @@ class ModelSpec:
     diffeomorphic: bool = False
 
     @property
-    def name(self) -> str:
+    def designs(self) -> str:
+        """The design letters in the paper's order, '' for none."""
         letters = "D" * self.dual + "W" * self.pyramid + "C" * self.correlation
-        letters += "P" * self.pyramid + "I" * self.iterative + "S" * self.diffeomorphic
-        return f"{self.backbone}-{letters}" if letters else self.backbone
+        return letters + "P" * self.pyramid + "I" * self.iterative + "S" * self.diffeomorphic
+
+    @property
+    def name(self) -> str:
+        return f"{self.backbone}-{self.designs}" if self.designs else self.backbone
 
 
 def parse(name: str) -> ModelSpec:

@@ -1,0 +1,121 @@
+"""The aggregate stages: a task's tables and figures, and the study's disentangling analysis.
+
+Both read only files under ``results/`` (metric, timing and preview files, the data manifest),
+so they rebuild from cached results without checkpoints or displacement fields.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from regbench.analysis import METRICS, figures, stats, tables
+from regbench.data.manifest import Manifest
+from regbench.io import atomic_path, write_csv
+from regbench.models.zoo import build, parameter_count, parse
+
+
+def parameter_counts(methods, ndim: int, window=None) -> dict[str, int]:
+    """Trainable parameters of every model among ``methods`` (baselines have none)."""
+    counts = {}
+    for method in methods:
+        try:
+            parse(method)
+        except ValueError:
+            continue
+        counts[method] = parameter_count(build(method, ndim, window))
+    return counts
+
+
+def aggregate_task(manifest_path, metric_paths, timing_paths, preview_paths, folder, settings: dict) -> str:
+    """Write a task's tables and figures under ``folder`` (``tables/``, ``figures/``); return the
+    Markdown table."""
+    folder = Path(folder)
+    baseline, metric = settings["baseline"], settings["primary_metric"]
+    pairs = tables.per_pair(tables.read_rows([*metric_paths, *timing_paths]))
+    if metric not in pairs or pairs[metric].isna().all():
+        raise ValueError(f"primary metric {metric!r}: no values in {metric_paths[0]} and the others")
+    comparison = stats.compare(pairs, baseline, settings["alpha"])
+    if comparison.empty:
+        print(f"note: baseline {baseline!r} is not among the methods; no paired tests or markers")
+    write_csv(folder / "tables" / "comparison.csv", comparison)
+    table = tables.write_tables(pairs, comparison, folder / "tables", baseline)
+    figures.metrics_figure(pairs, folder / "figures" / "metrics.png", baseline)
+    figures.heatmap_figure(comparison, metric, folder / "figures" / "heatmap.png", baseline)
+    manifest = Manifest.load(manifest_path)
+    counts = parameter_counts(table["method"], manifest.ndim, settings.get("swin_window"))
+    figures.cost_figure(table, counts, metric, folder / "figures" / "cost.png")
+    figures.qualitative_figure(manifest_path, preview_paths, folder / "figures" / "qualitative.png", baseline)
+    return tables.markdown(table, baseline)
+
+
+def aggregate_study(per_pair_paths, folder, settings: dict) -> str:
+    """Write the disentangling analysis over every task's per-pair table; return it as Markdown."""
+    folder = Path(folder)
+    pairs = pd.concat([pd.read_csv(path) for path in per_pair_paths], ignore_index=True)
+    summary, detail = stats.disentangle(
+        pairs, n_boot=settings["bootstrap"], confidence=settings["confidence"], seed=settings["seed"]
+    )
+    write_csv(folder / "disentangling.csv", summary)
+    write_csv(folder / "contrasts.csv", detail)
+    text = disentangling_markdown(summary, settings["confidence"])
+    with atomic_path(folder / "disentangling.md") as tmp:
+        Path(tmp).write_text(text)
+    disentangling_figure(summary, folder / "disentangling.png", settings["confidence"])
+    return text
+
+
+def disentangling_markdown(summary: pd.DataFrame, confidence: float) -> str:
+    level = f"{100 * confidence:g}%"
+    lines = [
+        f"| Task | Metric | Factor | Contrasts | Relative improvement (%) [{level} CI] |",
+        "|---|---|---|---|---|",
+    ]
+    for _, row in summary.iterrows():
+        cell = f"{row['improvement_pct']:+.2f} [{row['ci_low']:+.2f}, {row['ci_high']:+.2f}]"
+        if np.isnan(row["improvement_pct"]):
+            cell = "– (a reference mean is 0)"
+        title = METRICS[row["metric"]].title
+        lines.append(f"| {row['task']} | {title} | {row['factor']} | {row['contrasts']} | {cell} |")
+    if summary.empty:
+        lines.append("| – | – | – | 0 | no pair of models differs in one factor only |")
+    note = (
+        "\nBackbone: a backbone in place of cnn with the same designs. Design: designs added to the same "
+        "backbone. Better is positive for every metric; intervals are percentile bootstrap over pairs."
+    )
+    return "\n".join(lines) + "\n" + note + "\n"
+
+
+def disentangling_figure(summary: pd.DataFrame, path, confidence: float) -> None:
+    """Forest plot: the backbone and design effects with their intervals, per task and metric."""
+    metrics = list(dict.fromkeys(summary["metric"])) if not summary.empty else []
+    fig, axes = plt.subplots(1, max(1, len(metrics)), figsize=(3.2 * max(1, len(metrics)), 3), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        part = summary[summary["metric"] == metric].reset_index(drop=True)
+        labels = [f"{t}: {f}" for t, f in zip(part["task"], part["factor"])]
+        y = np.arange(len(part))
+        errors = [part["improvement_pct"] - part["ci_low"], part["ci_high"] - part["improvement_pct"]]
+        for factor, color in (("backbone", "tab:blue"), ("design", "tab:orange")):
+            at = (part["factor"] == factor).to_numpy()
+            ax.errorbar(
+                part["improvement_pct"][at],
+                y[at],
+                xerr=[e[at] for e in errors],
+                fmt="o",
+                color=color,
+                capsize=3,
+                label=factor,
+            )
+        ax.axvline(0, color="0.5", lw=0.8)
+        ax.set_yticks(y, labels, fontsize=7)
+        ax.set(title=METRICS[metric].title, xlabel="relative improvement (%)")
+        ax.legend(fontsize=7)
+    if not metrics:
+        axes[0, 0].text(0.5, 0.5, "no contrasts", ha="center", va="center")
+        axes[0, 0].set_axis_off()
+    fig.suptitle(f"Backbone vs design effects ({100 * confidence:g}% bootstrap CI)")
+    fig.tight_layout()
+    figures.save(fig, path)

@@ -1,0 +1,115 @@
+"""Statistics and tables on hand-made per-pair values with known answers."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from regbench.analysis import stats, tables
+
+
+def pair_table(effects: dict[str, float], task="t", n=12, seeds=(0, 1)) -> pd.DataFrame:
+    """Per-pair rows: Dice of ``method`` = baseline Dice × (1 + effect), HD95 = baseline / (1 + effect)."""
+    rng = np.random.default_rng(0)
+    base_dice, base_hd = rng.uniform(0.6, 0.8, n), rng.uniform(2, 5, n)
+    rows = []
+    for method, effect in effects.items():
+        for seed in seeds:
+            for i in range(n):
+                rows.append(
+                    dict(
+                        task=task,
+                        method=method,
+                        seed=seed,
+                        pair_id=f"p{i}",
+                        dice=base_dice[i] * (1 + effect),
+                        hd95=base_hd[i] / (1 + effect),
+                    )
+                )
+    return pd.DataFrame(rows)
+
+
+def test_holm_by_hand():
+    adjusted = stats.holm([0.01, 0.04, 0.03, np.nan])
+    np.testing.assert_allclose(adjusted[:3], [0.03, 0.06, 0.06])
+    assert np.isnan(adjusted[3])
+
+
+def test_compare_paired_wilcoxon_holm_and_improvement_signs():
+    pairs = pair_table({"cnn": 0.0, "cnn-DWP": 0.05, "swin": 0.0, "lk": -0.02})
+    result = stats.compare(pairs).set_index(["metric", "method"])
+    better = result.loc[("dice", "cnn-DWP")]
+    assert better["improvement_pct"] == pytest.approx(5.0)
+    assert better["p_value"] == pytest.approx(2 / 2**12)  # exact two-sided, 12 of 12 pairs better
+    assert better["p_holm"] == pytest.approx(3 * 2 / 2**12)  # 3 methods tested, this one among the smallest
+    assert better["significance"] == "better" and result.loc[("dice", "lk"), "significance"] == "worse"
+    assert result.loc[("dice", "swin"), "p_value"] == 1 and result.loc[("dice", "swin"), "significance"] == ""
+    # lower HD95 is better: the same method improves on both metrics
+    assert result.loc[("hd95", "cnn-DWP"), "improvement_pct"] == pytest.approx(100 * (1 - 1 / 1.05))
+    assert result.loc[("dice", "cnn"), "pairs"] == 12  # seeds are averaged per pair
+    assert stats.compare(pairs[pairs["method"] != "cnn"]).empty
+
+
+def test_contrasts_hold_one_factor_fixed():
+    found = stats.contrasts(["identity", "cnn", "cnn-DWP", "swin", "swin-DWP", "lk-DWP", "vfa"])
+    assert sorted(found) == [
+        ("backbone", "lk-DWP", "cnn-DWP"),
+        ("backbone", "swin", "cnn"),
+        ("backbone", "swin-DWP", "cnn-DWP"),
+        ("design", "cnn-DWP", "cnn"),
+        ("design", "swin-DWP", "swin"),
+    ]
+
+
+def test_disentangle_recovers_known_effects_per_task_and_across_tasks():
+    # designs: +10% Dice in task a, +20% in task b; backbone (swin for cnn): no change
+    a = pair_table({"cnn": 0.0, "cnn-DWP": 0.10, "swin": 0.0, "swin-DWP": 0.10}, task="a")
+    b = pair_table({"cnn": 0.0, "cnn-DWP": 0.20, "swin": 0.0, "swin-DWP": 0.20}, task="b", n=9)
+    summary, detail = stats.disentangle(pd.concat([a, b]), metrics=["dice"], n_boot=200)
+    effect = summary.set_index(["task", "factor"])
+    for task, factor, value in [
+        ("a", "design", 10),
+        ("b", "design", 20),
+        ("all tasks", "design", 15),
+        ("a", "backbone", 0),
+        ("all tasks", "backbone", 0),
+    ]:
+        row = effect.loc[(task, factor)]
+        # a constant relative effect is the same in every resample: the interval is a point
+        assert row["improvement_pct"] == pytest.approx(value)
+        assert row["ci_low"] == pytest.approx(value) and row["ci_high"] == pytest.approx(value)
+    assert effect.loc[("all tasks", "design"), "tasks"] == 2
+    assert effect.loc[("all tasks", "design"), "contrasts"] == 4
+    assert len(detail) == 8
+
+
+def test_bootstrap_interval_covers_a_noisy_effect():
+    pairs = pair_table({"cnn": 0.0, "cnn-D": 0.0})
+    noise = np.random.default_rng(1).normal(0, 0.02, 24)
+    pairs.loc[pairs["method"] == "cnn-D", "dice"] += noise
+    summary, _ = stats.disentangle(pairs, metrics=["dice"], n_boot=500)
+    row = summary.iloc[0]
+    assert row["ci_low"] < row["improvement_pct"] < row["ci_high"]
+    assert row["ci_high"] - row["ci_low"] > 0.5
+
+
+def test_paper_table_groups_bold_markers_and_nan_note():
+    pairs = pair_table({"cnn": 0.0, "cnn-DWP": 0.05, "swin": -0.03, "identity": -0.3})
+    pairs["dice_nan"] = 0
+    pairs.loc[pairs["method"] == "swin", "dice_nan"] = 1
+    comparison = stats.compare(pairs)
+    table = tables.summary(pairs, comparison)
+    assert list(table["method"]) == ["identity", "cnn", "swin", "cnn-DWP"]
+    assert list(table["group"]) == [
+        "Reference",
+        "Baseline",
+        "Trend-driven backbones",
+        "Registration-specific designs",
+    ]
+    text = tables.markdown(table)
+    row = next(line for line in text.splitlines() if line.startswith("| cnn-DWP"))
+    assert "**" in row and "↑" in row  # best learned Dice and lowest HD95, significantly better
+    assert "↓" in next(line for line in text.splitlines() if line.startswith("| swin"))
+    assert "Dice 24 (swin)" in text  # 12 pairs × 2 seeds with one empty label each
+    latex = tables.latex(table)
+    assert r"\textbf{" in latex and r"$^{\uparrow}$" in latex and r"\emph{Baseline}" in latex
+    assert "±" not in latex and "_" not in latex.replace(r"\_", "")
