@@ -34,8 +34,9 @@ summary:
 	@echo "Tables:   results/*/tables/summary.{md,tex,csv}, comparison.csv, per_pair.csv"
 	@echo "Figures:  results/*/figures/{metrics,heatmap,cost,qualitative}.{png,pdf}"
 	@echo "Study:    results/study/disentangling.{md,csv,png}"
+	@echo "Stress:   results/*/stress/summary.{md,csv}, curves.{png,pdf}"
 	@echo "Report:   results/report.html"
-	@cat results/*/tables/summary.md results/study/disentangling.md
+	@cat results/*/tables/summary.md results/study/disentangling.md $(wildcard results/*/stress/summary.md)
 
 test: install
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/pytest -q

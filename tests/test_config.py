@@ -85,3 +85,14 @@ def test_seeds_and_switches_from_the_command_line_get_their_types():
     config = _config(seeds=["0", "2"], from_cache="true", keep_fields="False")  # as `--config` gives
     study.coerce_command_line(config)
     assert config["seeds"] == [0, 2] and config["from_cache"] is True and config["keep_fields"] is False
+
+
+def test_stressed_sets_are_named_counted_and_checked():
+    config = _config(pairs_per_job=3)
+    assert study.stress_sets(config, "tiny") == ["tiny/stress/translation", "tiny/stress/svf"]
+    assert study.base_task("tiny/stress/svf") == "tiny"
+    assert study.pair_count(config, "tiny") == 4 and study.pair_count(config, "tiny/stress/svf") == 2 * 2
+    assert study.parts(config, "tiny/stress/svf", "cnn-seed0") == ["cnn-seed0.part1of2", "cnn-seed0.part2of2"]
+    config["task_settings"]["tiny"]["stress"]["cases"] = 5
+    with pytest.raises(study.ConfigError, match="stress.cases': 5 cases need as many test pairs"):
+        study.check(config)

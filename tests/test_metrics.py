@@ -5,7 +5,7 @@ from monai.metrics import compute_average_surface_distance, compute_hausdorff_di
 
 from regbench.metrics import (
     dice_per_label,
-    endpoint_error,
+    endpoint_errors,
     intensity_metrics,
     jacobian_determinant,
     non_diffeomorphic_volume,
@@ -104,9 +104,14 @@ def test_endpoint_error_in_mm_on_the_mask():
     truth = np.zeros((2, 8, 8), np.float32)
     disp = truth.copy()
     disp[0] += 1.0  # one voxel along axis 0 = 2 mm
-    mask = np.ones((8, 8), bool)
-    assert endpoint_error(disp, truth, (2.0, 1.0), mask) == pytest.approx(2.0)
-    assert np.isnan(endpoint_error(disp, truth, (2.0, 1.0), ~mask))
+    disp[1, :2] += 4.0  # rows 0-1 also 4 voxels along axis 1: sqrt(4 + 16) mm
+    mask = np.zeros((8, 8), bool)
+    mask[2:] = True
+    errors = endpoint_errors(disp, truth, (2.0, 1.0), mask)
+    assert errors["epe_mm"] == pytest.approx(2.0) and errors["epe_p95_mm"] == pytest.approx(2.0)
+    assert errors["epe_all_mm"] == pytest.approx((48 * 2 + 16 * np.sqrt(20)) / 64)
+    assert errors["epe_all_p95_mm"] == pytest.approx(np.sqrt(20))
+    assert np.isnan(endpoint_errors(disp, truth, (2.0, 1.0), np.zeros_like(mask))["epe_mm"])
 
 
 def test_tre_samples_the_displacement_at_fixed_landmarks():

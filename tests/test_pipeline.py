@@ -45,6 +45,18 @@ def test_tables_have_every_method_and_learning_beats_identity(runs):
     assert set(study["factor"]) == {"design"} and set(study["task"]) == {"tiny"}
 
 
+def test_stress_sets_are_registered_by_every_method_and_summarised(runs):
+    summary = pd.read_csv(runs[0] / "results/tiny/stress/summary.csv")
+    assert sorted(summary["mode"].unique()) == ["svf", "translation"]
+    assert sorted(summary["method"].unique()) == ["ants", "cnn", "cnn-DWP", "identity"]
+    assert {"0 mm", "6 mm", "8 mm", "breakdown_mm"} <= set(summary.columns)
+    svf = pd.read_csv(runs[0] / "results/tiny/stress/svf/metrics/identity.csv")
+    epe = svf[svf["metric"] == "epe_p95_mm"].set_index("pair_id")["value"]
+    # the identity's error is the applied field itself: 0 at 0 mm, the calibrated p95 at 6 mm
+    assert epe["pair-000@0mm"] == 0 and epe["pair-000@6mm"] == pytest.approx(6.0, rel=0.1)
+    assert (runs[0] / "results/tiny/stress/curves.png").stat().st_size > 10_000
+
+
 def test_pairs_are_scored_by_id_for_every_method(runs):
     rows = pd.read_csv(runs[0] / "results/tiny/tables/per_pair.csv")
     assert rows.groupby("method")["pair_id"].apply(sorted).map(tuple).nunique() == 1
@@ -134,16 +146,20 @@ def test_tables_rebuild_from_cached_results_without_upstream_jobs(runs, tmp_path
     folder that holds nothing but the metric, timing, preview and data files (new mtimes, no
     checkpoints, no Snakemake metadata) with ``from_cache=true``."""
     before = pd.read_csv(runs[0] / "results/tiny/tables/summary.csv")
+    aggregates = {"aggregate": 1, "aggregate_study": 1, "aggregate_stress": 1, "all": 1}
     shutil.rmtree(runs[0] / "results/tiny/tables")
     shutil.rmtree(runs[0] / "results/study")
+    (runs[0] / "results/tiny/stress/summary.md").unlink()
     dry = snakemake(runs[0], "-n")
-    assert planned_jobs(dry.stdout + dry.stderr) == {"aggregate": 1, "aggregate_study": 1, "all": 1}
-    for folder in ("metrics", "timing", "previews", "data"):
-        shutil.copytree(
-            runs[0] / "results/tiny" / folder, tmp_path / "results/tiny" / folder, copy_function=shutil.copy
-        )
+    assert planned_jobs(dry.stdout + dry.stderr) == aggregates
+    shutil.copytree(
+        runs[0] / "results/tiny",
+        tmp_path / "results/tiny",
+        ignore=shutil.ignore_patterns("train", "fields", "logs", "benchmarks", "summary.*", "curves.*"),
+        copy_function=shutil.copy,  # new mtimes, in no particular order
+    )
     done = snakemake(tmp_path, "--config", "from_cache=true")
-    assert planned_jobs(done.stdout + done.stderr) == {"aggregate": 1, "aggregate_study": 1, "all": 1}
+    assert planned_jobs(done.stdout + done.stderr) == aggregates
     after = pd.read_csv(tmp_path / "results/tiny/tables/summary.csv")
     pd.testing.assert_frame_equal(before, after)
     assert (tmp_path / "results/study/disentangling.md").exists()

@@ -32,6 +32,12 @@ def _prepare(a):
     demo.prepare(a.settings, a.seed, a.out, a.task)
 
 
+def _prepare_stress(a):
+    from regbench.data import stress
+
+    stress.prepare(a.manifest, a.mode, a.settings, a.out, a.task)
+
+
 def _train(a):
     from regbench.train import train
 
@@ -67,6 +73,12 @@ def _aggregate_study(a):
     print(aggregate_study(a.per_pair, a.out, a.settings))
 
 
+def _aggregate_stress(a):
+    from regbench.analysis.stress import aggregate_stress
+
+    print(aggregate_stress(a.manifests, a.metrics, a.out, a.settings))
+
+
 def _models(a):
     from regbench.models import PRESETS, build, parameter_count
     from regbench.models.zoo import ALIASES, grid
@@ -98,6 +110,14 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", required=True, help="output folder (manifest.json is written last)")
     s.set_defaults(run=_prepare)
+
+    s = sub.add_parser("prepare-stress", help="a stressed evaluation set of a prepared task")
+    s.add_argument("--manifest", required=True, help="the prepared task's manifest")
+    s.add_argument("--mode", required=True, choices=["translation", "svf"])
+    s.add_argument("--settings", type=_json, required=True, help="the task's stress settings (JSON)")
+    s.add_argument("--task", required=True, help="name of the stressed set")
+    s.add_argument("--out", required=True, help="output folder (manifest.json is written last)")
+    s.set_defaults(run=_prepare_stress)
 
     s = sub.add_parser("train", help="train one model")
     s.add_argument("--manifest", required=True)
@@ -149,6 +169,13 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--settings", type=_json, required=True, help="analysis settings (JSON)")
     s.add_argument("--out", required=True, help="the study's results folder")
     s.set_defaults(run=_aggregate_study)
+
+    s = sub.add_parser("aggregate-stress", help="stress curves and breakdown table of one task")
+    s.add_argument("--manifests", nargs="+", required=True, help="the stressed sets' manifests")
+    s.add_argument("--metrics", nargs="+", required=True, help="their metric files")
+    s.add_argument("--settings", type=_json, required=True, help="primary_metric, breakdown_fraction (JSON)")
+    s.add_argument("--out", required=True, help="output folder")
+    s.set_defaults(run=_aggregate_stress)
 
     s = sub.add_parser(
         "models", help="list the paper's presets (or the whole grid) with parameter counts in 2D and 3D"

@@ -10,6 +10,8 @@ from regbench.models.zoo import BACKBONES, divisor, grid
 
 #: results/<STUDY_FOLDER>/ holds the study-wide analysis, so no task may have this name
 STUDY_FOLDER = "study"
+#: a stressed evaluation set of a task is named ``<task><STRESS><mode>``
+STRESS = "/stress/"
 
 
 class ConfigError(ValueError):
@@ -89,6 +91,12 @@ def check(config: dict) -> None:
                 f"config key 'task_settings.{task}.training.swin_window': {window} needs {data['dims']} "
                 "entries (dims)"
             )
+        stress = settings["stress"]
+        if stress["modes"] and data["source"] == "demo" and stress["cases"] > data["test_pairs"]:
+            raise ConfigError(
+                f"config key 'task_settings.{task}.stress.cases': {stress['cases']} cases need as many "
+                f"test pairs, the task has {data['test_pairs']}"
+            )
         split = data["split"]
         if split["train"] < 2 or split["train"] + split["val"] + 2 > data["subjects"]:
             raise ConfigError(
@@ -97,8 +105,26 @@ def check(config: dict) -> None:
             )
 
 
-def pair_count(settings: dict) -> int:
-    """The number of evaluation pairs a task's data settings define (known before preparation)."""
+def stress_set(task: str, mode: str) -> str:
+    """The name of a task's stressed evaluation set: its results live in ``results/<name>/``."""
+    return f"{task}{STRESS}{mode}"
+
+
+def base_task(name: str) -> str:
+    """The task of a task or stressed-set name (``demo/stress/svf`` → ``demo``)."""
+    return name.split(STRESS)[0]
+
+
+def stress_sets(config: dict, task: str) -> list[str]:
+    return [stress_set(task, mode) for mode in config["task_settings"][task]["stress"]["modes"]]
+
+
+def pair_count(config: dict, name: str) -> int:
+    """The number of evaluation pairs of a task or stressed set (known before preparation)."""
+    settings = config["task_settings"][base_task(name)]
+    if STRESS in name:
+        stress = settings["stress"]
+        return stress["cases"] * len(stress[f"{name.split(STRESS)[1]}_mm"])
     data = settings["data"]
     if data["source"] == "demo":
         return data["test_pairs"]
@@ -109,6 +135,6 @@ def parts(config: dict, task: str, method: str) -> list[str]:
     """The job names of a method's registration and evaluation: the method itself, or one
     ``<method>.part<k>of<n>`` per batch of at most ``pairs_per_job`` pairs."""
     per_job = config["pairs_per_job"]
-    count = pair_count(config["task_settings"][task])
+    count = pair_count(config, task)
     n = -(-count // per_job) if per_job and method != "identity" else 1
     return [method] if n <= 1 else [f"{method}.part{k}of{n}" for k in range(1, n + 1)]

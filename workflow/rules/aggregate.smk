@@ -1,6 +1,7 @@
 localrules:
     aggregate,
     aggregate_study,
+    aggregate_stress,
 
 
 rule aggregate:
@@ -64,3 +65,35 @@ rule aggregate_study:
     shell:
         "python -m regbench aggregate-study --per-pair {input} --settings {params.settings:q} "
         f"--out results/{STUDY} > {{log}} 2>&1"
+
+
+rule aggregate_stress:
+    wildcard_constraints:
+        task=BASE_TASK,
+    input:
+        manifests=lambda w: [f"results/{s}/data/manifest.json" for s in stress_sets(w.task)],
+        metrics=lambda w: [f"results/{s}/metrics/{part}.csv" for s in stress_sets(w.task) for part in evaluated(s)],
+    output:
+        summary=report(
+            "results/{task}/stress/summary.csv",
+            caption="../report/stress_summary.rst",
+            category="Stress tests",
+            subcategory="{task}",
+        ),
+        markdown="results/{task}/stress/summary.md",
+        curves=report(
+            "results/{task}/stress/curves.png",
+            caption="../report/stress_curves.rst",
+            category="Stress tests",
+            subcategory="{task}",
+        ),
+        pdf="results/{task}/stress/curves.pdf",
+    params:
+        settings=lambda w: stress_settings(w.task),
+    log:
+        "results/{task}/stress/logs/aggregate_stress.log",
+    conda:
+        ENV
+    shell:
+        "python -m regbench aggregate-stress --manifests {input.manifests} --metrics {input.metrics} "
+        "--settings {params.settings:q} --out results/{wildcards.task}/stress > {log} 2>&1"

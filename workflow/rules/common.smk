@@ -29,15 +29,21 @@ ENV = "../../envs/regbench.yaml"
 
 
 wildcard_constraints:
-    task=r"[A-Za-z0-9_]+",
+    # a task, or one of its stressed evaluation sets (results/<task>/stress/<mode>/)
+    task=r"[A-Za-z0-9_]+(/stress/(translation|svf))?",
     model="|".join(map(re.escape, MODELS)),
     seed=r"\d+",
+    mode=r"translation|svf",
     method=r"[A-Za-z0-9_.-]+",
     part=r"(\.part\d+of\d+)?",
 
 
+BASE_TASK = r"[A-Za-z0-9_]+"  # wildcard constraint of rules that only a task itself has
+
+
 def task_settings(task, section):
-    return config["task_settings"][task][section]
+    """A section of the settings of a task (or of a stressed set's task)."""
+    return config["task_settings"][regbench_config.base_task(task)][section]
 
 
 def settings_json(task, section):
@@ -53,6 +59,16 @@ def aggregate_settings(task):
         swin_window=task_settings(task, "training").get("swin_window"),
     )
     return json.dumps(settings, sort_keys=True)
+
+
+def stress_settings(task):
+    """The stress analysis settings of a task as JSON."""
+    return json.dumps(
+        dict(
+            primary_metric=task_settings(task, "evaluation")["primary_metric"],
+            breakdown_fraction=task_settings(task, "stress")["breakdown_fraction"],
+        )
+    )
 
 
 def methods():
@@ -105,7 +121,18 @@ def figure(name):
     )
 
 
+def base_task(task):
+    return regbench_config.base_task(task)
+
+
+def stress_sets(task):
+    return regbench_config.stress_sets(config, task)
+
+
 def all_targets():
-    return expand("results/{task}/tables/summary.md", task=config["tasks"]) + [
-        f"results/{STUDY}/disentangling.md"
-    ]
+    stressed = [task for task in config["tasks"] if stress_sets(task)]
+    return (
+        expand("results/{task}/tables/summary.md", task=config["tasks"])
+        + [f"results/{STUDY}/disentangling.md"]
+        + expand("results/{task}/stress/summary.md", task=stressed)
+    )

@@ -1,4 +1,6 @@
 rule train:
+    wildcard_constraints:
+        task=BASE_TASK,
     input:
         manifest="results/{task}/data/manifest.json",
     output:
@@ -26,7 +28,8 @@ rule train:
 rule register_model:
     input:
         manifest="results/{task}/data/manifest.json",
-        model="results/{task}/train/{model}/seed{seed}/model.pt",
+        # a stressed set is registered by the models trained on its task
+        model=lambda w: f"results/{base_task(w.task)}/train/{w.model}/seed{w.seed}/model.pt",
     output:
         fields=temp_unless_kept("results/{task}/fields/{model}-seed{seed}{part}.npz"),
     params:

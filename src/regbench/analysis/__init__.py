@@ -8,6 +8,8 @@ class Metric(NamedTuple):
     decimals: int
     #: +1 when higher is better, −1 when lower is better
     direction: int
+    #: a column of the summary tables (the others are in comparison.csv and the stress analysis)
+    in_table: bool = True
 
 
 #: every pair-level metric the evaluation writes, in the tables' column order
@@ -18,6 +20,9 @@ METRICS = {
     "nsd": Metric("NSD", 3, 1),
     "tre_mm": Metric("TRE (mm)", 2, -1),
     "epe_mm": Metric("EPE (mm)", 2, -1),
+    "epe_p95_mm": Metric("EPE p95 (mm)", 2, -1, False),
+    "epe_all_mm": Metric("EPE, whole grid (mm)", 2, -1, False),
+    "epe_all_p95_mm": Metric("EPE p95, whole grid (mm)", 2, -1, False),
     "sdlogj": Metric("SDlogJ", 3, -1),
     "nonpositive_jacobian_pct": Metric("% det J ≤ 0", 3, -1),
     "ndv_pct": Metric("NDV (%)", 3, -1),

@@ -68,32 +68,43 @@ def aggregate_study(per_pair_paths, folder, settings: dict) -> str:
     return text
 
 
+def _shown(summary: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the Markdown table and the figure: table metrics with a defined effect."""
+    if summary.empty:
+        return summary
+    return summary[summary["metric"].map(lambda m: METRICS[m].in_table) & summary["improvement_pct"].notna()]
+
+
 def disentangling_markdown(summary: pd.DataFrame, confidence: float) -> str:
     level = f"{100 * confidence:g}%"
     lines = [
         f"| Task | Metric | Factor | Contrasts | Relative improvement (%) [{level} CI] |",
         "|---|---|---|---|---|",
     ]
-    for _, row in summary.iterrows():
+    for _, row in _shown(summary).iterrows():
         cell = f"{row['improvement_pct']:+.2f} [{row['ci_low']:+.2f}, {row['ci_high']:+.2f}]"
-        if np.isnan(row["improvement_pct"]):
-            cell = "– (a reference mean is 0)"
         title = METRICS[row["metric"]].title
         lines.append(f"| {row['task']} | {title} | {row['factor']} | {row['contrasts']} | {cell} |")
     if summary.empty:
         lines.append("| – | – | – | 0 | no pair of models differs in one factor only |")
     note = (
         "\nBackbone: a backbone in place of cnn with the same designs. Design: designs added to the same "
-        "backbone. Better is positive for every metric; intervals are percentile bootstrap over pairs."
+        "backbone. Better is positive for every metric; intervals are percentile bootstrap over pairs. "
+        "Not shown: metrics whose reference mean is 0 (relative change undefined) and the further "
+        "endpoint-error statistics; disentangling.csv has every row."
     )
     return "\n".join(lines) + "\n" + note + "\n"
 
 
 def disentangling_figure(summary: pd.DataFrame, path, confidence: float) -> None:
     """Forest plot: the backbone and design effects with their intervals, per task and metric."""
+    summary = _shown(summary)
     metrics = list(dict.fromkeys(summary["metric"])) if not summary.empty else []
-    fig, axes = plt.subplots(1, max(1, len(metrics)), figsize=(3.2 * max(1, len(metrics)), 3), squeeze=False)
-    for ax, metric in zip(axes[0], metrics):
+    columns = min(4, max(1, len(metrics)))
+    rows = max(1, -(-len(metrics) // columns))
+    height = 0.35 * summary.groupby("metric").size().max() + 1.2 if metrics else 2
+    fig, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, height * rows), squeeze=False)
+    for ax, metric in zip(axes.ravel(), metrics):
         part = summary[summary["metric"] == metric].reset_index(drop=True)
         labels = [f"{t}: {f}" for t, f in zip(part["task"], part["factor"])]
         y = np.arange(len(part))
@@ -112,10 +123,12 @@ def disentangling_figure(summary: pd.DataFrame, path, confidence: float) -> None
         ax.axvline(0, color="0.5", lw=0.8)
         ax.set_yticks(y, labels, fontsize=7)
         ax.set(title=METRICS[metric].title, xlabel="relative improvement (%)")
-        ax.legend(fontsize=7)
-    if not metrics:
+    for ax in axes.ravel()[len(metrics) :]:
+        ax.set_axis_off()
+    if metrics:
+        axes[0, 0].legend(fontsize=7)
+    else:
         axes[0, 0].text(0.5, 0.5, "no contrasts", ha="center", va="center")
-        axes[0, 0].set_axis_off()
     fig.suptitle(f"Backbone vs design effects ({100 * confidence:g}% bootstrap CI)")
     fig.tight_layout()
     figures.save(fig, path)

@@ -1,7 +1,7 @@
 """Registration metrics on numpy arrays: overlap, surface distance, Jacobian, landmarks and
 endpoint error."""
 
-from regbench.metrics.displacement import endpoint_error
+from regbench.metrics.displacement import endpoint_errors
 from regbench.metrics.image import intensity_metrics
 from regbench.metrics.jacobian import (
     jacobian_determinant,
@@ -15,7 +15,7 @@ from regbench.metrics.surface import surface_metrics_per_label
 
 __all__ = [
     "dice_per_label",
-    "endpoint_error",
+    "endpoint_errors",
     "intensity_metrics",
     "jacobian_determinant",
     "non_diffeomorphic_volume",
