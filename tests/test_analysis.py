@@ -113,3 +113,27 @@ def test_paper_table_groups_bold_markers_and_nan_note():
     latex = tables.latex(table)
     assert r"\textbf{" in latex and r"$^{\uparrow}$" in latex and r"\emph{Baseline}" in latex
     assert "±" not in latex and "_" not in latex.replace(r"\_", "")
+
+
+def test_per_pair_has_one_row_per_method_seed_and_pair():
+    rows = pd.DataFrame(
+        [
+            dict(
+                task="t",
+                method=m,
+                seed=s,
+                pair_id=p,
+                fixed="a",
+                moving="b",
+                label=name,
+                metric="dice",
+                value=v,
+            )
+            for m, s in (("identity", pd.NA), ("cnn", 0), ("cnn", 1))
+            for p in ("p0", "p1", "p2")
+            for name, v in (("L1", 0.5), ("L2", np.nan))
+        ]
+    )
+    pairs = tables.per_pair(rows.astype({"seed": "Int64"}))
+    assert len(pairs) == 3 * 3  # no rows for absent (method, seed) combinations
+    assert pairs["dice"].eq(0.5).all() and pairs["dice_nan"].eq(1).all()

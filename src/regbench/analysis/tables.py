@@ -56,9 +56,10 @@ def per_pair(rows: pd.DataFrame) -> pd.DataFrame:
     """
     keys = ["task", "method", "seed", "pair_id"]
     rows = rows.assign(seed=rows["seed"].fillna(-1))
-    wide = rows.pivot_table(index=keys, columns="metric", values="value", aggfunc="mean", dropna=False)
+    # groupby, not pivot_table(dropna=False), which would add every key combination
+    wide = rows.groupby([*keys, "metric"], sort=False)["value"].mean().unstack("metric")
     nans = rows[rows["label"] != ""].assign(missing=lambda d: d["value"].isna())
-    nans = nans.pivot_table(index=keys, columns="metric", values="missing", aggfunc="sum")
+    nans = nans.groupby([*keys, "metric"], sort=False)["missing"].sum().unstack("metric")
     wide = wide.join(nans.add_suffix("_nan")).reset_index()
     wide["seed"] = wide["seed"].replace(-1, pd.NA)
     appearance = {m: i for i, m in enumerate(dict.fromkeys(rows["method"]))}  # pivot sorted by name
@@ -121,7 +122,12 @@ def summary(pairs: pd.DataFrame, comparison: pd.DataFrame, baseline: str = "cnn"
 
 
 def _metrics_in(table: pd.DataFrame) -> list[str]:
-    return [m for m in METRICS if f"{m}_mean" in table and table[f"{m}_mean"].notna().any()]
+    """The table columns: metrics of the table with values."""
+    return [
+        m
+        for m in METRICS
+        if METRICS[m].in_table and f"{m}_mean" in table and table[f"{m}_mean"].notna().any()
+    ]
 
 
 def _best(table: pd.DataFrame, metric: str) -> float:
