@@ -89,6 +89,8 @@ def test_seeds_and_switches_from_the_command_line_get_their_types():
 
 def test_stressed_sets_are_named_counted_and_checked():
     config = _config(pairs_per_job=3)
+    assert study.stress_sets(config, "tiny") == []
+    config["task_settings"]["tiny"]["stress"]["modes"] = ["translation", "svf"]
     assert study.stress_sets(config, "tiny") == ["tiny/stress/translation", "tiny/stress/svf"]
     assert study.base_task("tiny/stress/svf") == "tiny"
     assert study.pair_count(config, "tiny") == 4 and study.pair_count(config, "tiny/stress/svf") == 2 * 2
@@ -96,3 +98,12 @@ def test_stressed_sets_are_named_counted_and_checked():
     config["task_settings"]["tiny"]["stress"]["cases"] = 5
     with pytest.raises(study.ConfigError, match="stress.cases': 5 cases need as many test pairs"):
         study.check(config)
+
+
+def test_a_replacement_data_url_needs_a_checksum():
+    config = _config()
+    config["task_settings"]["tiny"]["data"]["url"] = "https://mirror.example.org/Task04_Hippocampus.tar"
+    with pytest.raises(study.ConfigError, match="url': a replacement URL needs its sha256 or md5"):
+        study.check(config)
+    config["task_settings"]["tiny"]["data"]["md5"] = "0" * 32
+    study.check(config)

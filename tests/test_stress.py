@@ -84,3 +84,62 @@ def test_breakdown_is_the_first_magnitude_below_the_fraction():
     assert np.isnan(breakdown(dice, +1, 0.5))
     error = pd.Series({0: 1.0, 5: 1.05, 10: 1.2})
     assert breakdown(error, -1, 0.9) == 10  # 1.2 > 1 / 0.9
+
+
+def with_landmarks(manifest_path, count=6):
+    """A copy of the manifest (same folder) whose first pairs have landmarks: random fixed points
+    inside the grid, moving points carried by the known displacement."""
+    import json
+
+    from scipy import ndimage
+
+    source = Manifest.load(manifest_path)
+    data = json.loads(manifest_path.read_text())
+    rng = np.random.default_rng(0)
+    for pair in data["pairs"][:2]:
+        fixed = rng.uniform(8, np.array(source.data["shape"]) - 8, (count, source.ndim))
+        truth = source.true_displacement(pair)
+        moving = fixed + np.stack([ndimage.map_coordinates(c, fixed.T, order=1) for c in truth], axis=1)
+        for key, points in (("fixed_landmarks", fixed), ("moving_landmarks", moving)):
+            pair[key] = f"pairs/{pair['id']}_{key}.csv"
+            np.savetxt(manifest_path.parent / pair[key], points, delimiter=",")
+    path = manifest_path.with_name("manifest_landmarks.json")
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_landmarks_are_scored_and_follow_the_stress(tiny_manifest, tmp_path):
+    from regbench.evaluate import pair_metrics
+
+    path = with_landmarks(tiny_manifest)
+    manifest = Manifest.load(path)
+    settings = {
+        "nsd_tolerance_mm": 2.0,
+        "sdlogj": "textbook",
+        "jacobian_mask": "grid",
+        "intensity_metrics": [],
+    }
+    pair = manifest.pairs[0]
+    scored = {m: v for _, m, v in pair_metrics(manifest, pair, manifest.true_displacement(pair), settings)}
+    assert scored["tre_mm"] < 1e-6  # the true field maps the landmarks exactly
+    zero = {
+        m: v
+        for _, m, v in pair_metrics(manifest, pair, np.zeros_like(manifest.true_displacement(pair)), settings)
+    }
+    assert zero["tre_mm"] > 1 and zero["tre_p95_mm"] >= zero["tre_mm"]
+
+    translated = Manifest.load(stress.prepare(path, "translation", SETTINGS, tmp_path / "t", "t"))
+    still, moved = translated.pairs[:2]
+    shift = translated.true_displacement(moved) - translated.true_displacement(still)
+    np.testing.assert_allclose(
+        translated.landmarks(moved)[1] - translated.landmarks(still)[1],
+        shift[:, 0, 0][None].repeat(6, 0),
+        atol=1e-4,
+    )
+    np.testing.assert_allclose(translated.landmarks(moved)[0], manifest.landmarks(pair)[0], atol=1e-4)
+    deformed = Manifest.load(stress.prepare(path, "svf", SETTINGS, tmp_path / "s", "s"))
+    fixed, moving = deformed.landmarks(deformed.pairs[1])
+    truth = deformed.true_displacement(deformed.pairs[1])
+    scored = {m: v for _, m, v in pair_metrics(deformed, deformed.pairs[1], truth, settings)}
+    assert scored["tre_mm"] < 1e-3 and np.abs(moving - fixed).max() > 0.5
+    assert not any("landmarks" in p for p in Manifest.load(tiny_manifest).pairs)

@@ -25,11 +25,41 @@ def _part(text: str) -> tuple[int, int]:
 
 
 def _prepare(a):
-    from regbench.data import demo
+    from regbench.data import demo, hippocampus
+    from regbench.data.fetch import dataset_dir
+    from regbench.data.registry import get
 
-    if a.settings["source"] != "demo":
-        raise ValueError(f"task {a.task!r}: unknown data source {a.settings['source']!r} (available: demo)")
-    demo.prepare(a.settings, a.seed, a.out, a.task)
+    source = a.settings["source"]
+    if source == "demo":
+        demo.prepare(a.settings, a.seed, a.out, a.task)
+    elif source == "hippocampus":
+        hippocampus.prepare(a.settings, a.seed, a.out, a.task, dataset_dir(a.data_root, get(source)))
+    else:
+        raise ValueError(f"task {a.task!r}: unknown data source {source!r} (available: demo, hippocampus)")
+
+
+def _data_status(a):
+    from regbench.data import fetch, registry
+
+    print(f"{'dataset':<14} {'access':<7} status ({a.data_root})")
+    for name, dataset in registry.load().items():
+        print(f"{name:<14} {dataset.access:<7} {fetch.status(dataset, a.data_root)}")
+
+
+def _data_fetch(a):
+    from dataclasses import replace
+
+    from regbench.data import fetch, registry
+
+    dataset = registry.get(a.dataset)
+    files = None
+    if a.url:
+        if len(dataset.files) != 1:
+            raise ValueError(
+                f"dataset {a.dataset!r}: --url replaces a single file, it has {len(dataset.files)}"
+            )
+        files = [replace(dataset.files[0], url=a.url, sha256=a.sha256, md5=a.md5, size=None)]
+    print(f"{a.dataset}: complete ({fetch.fetch(dataset, a.data_root, files)})")
 
 
 def _prepare_stress(a):
@@ -109,7 +139,23 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--settings", type=_json, required=True, help="the task's data settings (JSON)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", required=True, help="output folder (manifest.json is written last)")
+    s.add_argument("--data-root", default="resources", help="where datasets are downloaded")
     s.set_defaults(run=_prepare)
+
+    data = sub.add_parser("data", help="the registered public datasets").add_subparsers(
+        dest="data_command", required=True
+    )
+    s = data.add_parser("status", help="per registered dataset: present / missing / checksum mismatch")
+    s.add_argument("--data-root", default="resources")
+    s.set_defaults(run=_data_status)
+
+    s = data.add_parser("fetch", help="download (or check, when gated), verify and extract a dataset")
+    s.add_argument("dataset")
+    s.add_argument("--data-root", default="resources")
+    s.add_argument("--url", help="another URL for the dataset's archive (needs --sha256 or --md5)")
+    s.add_argument("--sha256")
+    s.add_argument("--md5")
+    s.set_defaults(run=_data_fetch)
 
     s = sub.add_parser("prepare-stress", help="a stressed evaluation set of a prepared task")
     s.add_argument("--manifest", required=True, help="the prepared task's manifest")
@@ -200,6 +246,8 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     if args.stage == "register" and args.method not in ("identity", "ants") and not args.model_file:
         parser().error("register: a model method needs --model-file")
+    if args.stage == "data" and getattr(args, "url", None) and not (args.sha256 or args.md5):
+        parser().error("data fetch: --url needs --sha256 or --md5")
     try:
         args.run(args)
     except (ValueError, FileNotFoundError, RuntimeError, KeyError) as err:

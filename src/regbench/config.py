@@ -85,6 +85,8 @@ def check(config: dict) -> None:
                     f"{where}.shape': model {name!r} needs every size divisible by {multiple}, "
                     f"got {data['shape']}"
                 )
+        if "url" in data and not ("sha256" in data or "md5" in data):
+            raise ConfigError(f"{where}.url': a replacement URL needs its sha256 or md5")
         window = settings["training"].get("swin_window")
         if window is not None and len(window) != data["dims"]:
             raise ConfigError(
@@ -92,7 +94,7 @@ def check(config: dict) -> None:
                 "entries (dims)"
             )
         stress = settings["stress"]
-        if stress["modes"] and data["source"] == "demo" and stress["cases"] > data["test_pairs"]:
+        if stress["modes"] and stress["cases"] > pair_count(config, task):
             raise ConfigError(
                 f"config key 'task_settings.{task}.stress.cases': {stress['cases']} cases need as many "
                 f"test pairs, the task has {data['test_pairs']}"
@@ -126,7 +128,7 @@ def pair_count(config: dict, name: str) -> int:
         stress = settings["stress"]
         return stress["cases"] * len(stress[f"{name.split(STRESS)[1]}_mm"])
     data = settings["data"]
-    if data["source"] == "demo":
+    if data["source"] in ("demo", "hippocampus"):
         return data["test_pairs"]
     raise ConfigError(f"data source {data['source']!r}: number of evaluation pairs unknown")
 

@@ -2,6 +2,7 @@
 import json
 import os
 import re
+import shlex
 import sys
 
 from snakemake.utils import validate
@@ -23,6 +24,7 @@ except regbench_config.ConfigError as err:
     raise WorkflowError(str(err)) from None
 
 MODELS = regbench_config.models(config)
+DATA_ROOT = config["data_root"]
 STUDY = regbench_config.STUDY_FOLDER
 SEEDS = [str(s) for s in config["seeds"]]
 ENV = "../../envs/regbench.yaml"
@@ -69,6 +71,22 @@ def stress_settings(task):
             breakdown_fraction=task_settings(task, "stress")["breakdown_fraction"],
         )
     )
+
+
+def dataset_stamp(task):
+    """The completeness stamp of the dataset a task is prepared from ([] for the demo)."""
+    source = task_settings(task, "data")["source"]
+    return [] if source == "demo" else [f"{DATA_ROOT}/{source}/regbench-verified.json"]
+
+
+def dataset_override(dataset):
+    """``--url ... --sha256 ...`` where a task replaces the registry's archive of ``dataset``."""
+    for task in config["tasks"]:
+        data = task_settings(task, "data")
+        if data["source"] == dataset and "url" in data:
+            check = f"--sha256 {data['sha256']}" if "sha256" in data else f"--md5 {data['md5']}"
+            return f"--url {shlex.quote(data['url'])} {check}"
+    return ""
 
 
 def methods():

@@ -1,6 +1,26 @@
+localrules:
+    fetch_dataset,  # downloads run where the workflow runs: cluster nodes often have no internet
+
+
+rule fetch_dataset:
+    output:
+        f"{DATA_ROOT}/{{dataset}}/regbench-verified.json",
+    params:
+        override=lambda w: dataset_override(w.dataset),
+    log:
+        f"{DATA_ROOT}/{{dataset}}/fetch.log",
+    conda:
+        ENV
+    shell:
+        "python -m regbench data fetch {wildcards.dataset} --data-root {DATA_ROOT} {params.override} "
+        "> {log} 2>&1"
+
+
 rule prepare_data:
     wildcard_constraints:
         task=BASE_TASK,
+    input:
+        lambda w: dataset_stamp(w.task),
     output:
         manifest="results/{task}/data/manifest.json",
     params:
@@ -12,7 +32,7 @@ rule prepare_data:
         ENV
     shell:
         "python -m regbench prepare --task {wildcards.task} --settings {params.settings:q} "
-        "--seed {params.seed} --out results/{wildcards.task}/data > {log} 2>&1"
+        "--seed {params.seed} --out results/{wildcards.task}/data --data-root {DATA_ROOT} > {log} 2>&1"
 
 
 rule prepare_stress:

@@ -19,6 +19,7 @@ METRICS = {
     "assd": Metric("ASSD (mm)", 2, -1),
     "nsd": Metric("NSD", 3, 1),
     "tre_mm": Metric("TRE (mm)", 2, -1),
+    "tre_p95_mm": Metric("TRE p95 (mm)", 2, -1, False),
     "epe_mm": Metric("EPE (mm)", 2, -1),
     "epe_p95_mm": Metric("EPE p95 (mm)", 2, -1, False),
     "epe_all_mm": Metric("EPE, whole grid (mm)", 2, -1, False),

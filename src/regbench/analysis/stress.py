@@ -21,7 +21,17 @@ from regbench.data.manifest import Manifest
 from regbench.io import atomic_path, write_csv
 
 #: curve panels, in order, where present
-CURVES = ("epe_mm", "epe_p95_mm", "dice", "hd95", "tre_mm", "sdlogj", "nonpositive_jacobian_pct", "ndv_pct")
+CURVES = (
+    "epe_mm",
+    "epe_p95_mm",
+    "dice",
+    "hd95",
+    "tre_mm",
+    "tre_p95_mm",
+    "sdlogj",
+    "nonpositive_jacobian_pct",
+    "ndv_pct",
+)
 
 
 def stressed_pairs(manifest_paths, metric_paths) -> pd.DataFrame:

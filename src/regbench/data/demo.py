@@ -14,7 +14,6 @@ inverse up to the integration error (small for these smooth fields).
 
 from __future__ import annotations
 
-from itertools import permutations
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,9 @@ import torch.nn.functional as F
 from scipy.ndimage import gaussian_filter
 from tqdm import tqdm
 
-from regbench.io import save_image, write_json
+from regbench.data import manifest
+from regbench.data.manifest import split_subjects, test_pairs
+from regbench.io import save_image
 from regbench.models.fields import compose, integrate, warp
 
 LABELS = {1: "L-CSF", 2: "R-CSF", 3: "L-GM", 4: "R-GM", 5: "L-WM", 6: "R-WM"}
@@ -100,13 +101,6 @@ def make_subject(image, labels, rng, settings: dict, resolution: float):
     return noisy, moved_labels[0, 0].numpy().astype(np.int16), v
 
 
-def split_subjects(ids: list[str], sizes: dict) -> dict[str, list[str]]:
-    n_train, n_val = sizes["train"], sizes["val"]
-    if n_train + n_val >= len(ids):
-        raise ValueError(f"split train={n_train}, val={n_val} leaves no test subject of {len(ids)}")
-    return {"train": ids[:n_train], "val": ids[n_train : n_train + n_val], "test": ids[n_train + n_val :]}
-
-
 def prepare(settings: dict, seed: int, out_dir: str | Path, task: str) -> Path:
     """Synthesise the study into ``out_dir``; the manifest is written last."""
     out_dir = Path(out_dir)
@@ -126,28 +120,12 @@ def prepare(settings: dict, seed: int, out_dir: str | Path, task: str) -> Path:
         save_image(out_dir / entry["labels"], lab, spacing)
         subjects[sid] = entry
     pairs = []
-    ordered = list(permutations(splits["test"], 2))
-    order = np.random.default_rng([seed, 10**6]).permutation(len(ordered))[: settings["test_pairs"]]
-    for k, index in enumerate(sorted(order)):
-        fixed, moving = ordered[index]
-        pid = f"pair-{k:03d}"
+    for pid, fixed, moving in test_pairs(splits["test"], settings["test_pairs"], seed):
         # u = φ_m⁻¹ ∘ φ_f - id with φ_f = exp(v_f), φ_m⁻¹ = exp(-v_m)
         disp = compose(integrate(-velocities[moving]), integrate(velocities[fixed]))[0].numpy()
         path = f"pairs/{pid}_disp.npy"
         (out_dir / "pairs").mkdir(parents=True, exist_ok=True)
         np.save(out_dir / path, disp.astype(np.float32))
         pairs.append({"id": pid, "fixed": fixed, "moving": moving, "true_displacement": path})
-    manifest = {
-        "task": task,
-        "dims": dims,
-        "shape": list(shape),
-        "spacing": spacing,
-        "labels": {str(k): v for k, v in LABELS.items()},
-        "subjects": subjects,
-        "splits": splits,
-        "pairs": pairs,
-        "source": "MNI152 2009 template from nilearn, synthetic deformations (regbench demo)",
-    }
-    manifest_path = out_dir / "manifest.json"
-    write_json(manifest_path, manifest)
-    return manifest_path
+    source = "MNI152 2009 template from nilearn, synthetic deformations (regbench demo)"
+    return manifest.write(out_dir, task, spacing, LABELS, subjects, splits, pairs, source, shape)

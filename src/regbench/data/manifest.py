@@ -11,16 +11,19 @@ Layout (paths relative to the manifest's folder)::
 
 ``true_displacement`` (optional) is the known displacement from the fixed to the moving image in
 voxel units, channels first, in the convention of :mod:`regbench.models.fields`.
+``fixed_landmarks`` and ``moving_landmarks`` (optional, together) are CSV files of corresponding
+points, one ``x,y,z`` row (voxel coordinates on the task grid, array-index order) per landmark.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import permutations
 from pathlib import Path
 
 import numpy as np
 
-from regbench.io import load_image, read_json
+from regbench.io import load_image, read_json, write_json
 
 REQUIRED_KEYS = ("task", "dims", "shape", "spacing", "labels", "subjects", "splits", "pairs")
 
@@ -68,6 +71,19 @@ class Manifest:
     def label_map(self, subject: str) -> np.ndarray:
         return load_image(self.root / self.data["subjects"][subject]["labels"], dtype=np.int16)
 
+    def landmarks(self, pair: dict) -> tuple[np.ndarray, np.ndarray] | None:
+        """The pair's ``(fixed, moving)`` landmarks ``[n, ndim]`` in voxels, or None."""
+        if "fixed_landmarks" not in pair:
+            return None
+        points = []
+        for key in ("fixed_landmarks", "moving_landmarks"):
+            path = self.root / pair[key]
+            try:
+                points.append(np.loadtxt(path, delimiter=",", ndmin=2))
+            except (OSError, ValueError) as err:
+                raise ValueError(f"{path}: landmarks of {pair['id']} not readable ({err})") from None
+        return points[0], points[1]
+
     def true_displacement(self, pair: dict) -> np.ndarray | None:
         if "true_displacement" not in pair:
             return None
@@ -76,3 +92,51 @@ class Manifest:
             return np.load(path)
         except FileNotFoundError:
             raise FileNotFoundError(f"{path}: true displacement of {pair['id']} not found") from None
+
+
+def split_subjects(ids: list[str], sizes: dict) -> dict[str, list[str]]:
+    """``train``, ``val`` and ``test`` (the rest) subject lists, in the order given."""
+    n_train, n_val = sizes["train"], sizes["val"]
+    if n_train + n_val >= len(ids):
+        raise ValueError(f"split train={n_train}, val={n_val} leaves no test subject of {len(ids)}")
+    return {"train": ids[:n_train], "val": ids[n_train : n_train + n_val], "test": ids[n_train + n_val :]}
+
+
+def test_pairs(test_ids: list[str], count: int, seed: int) -> list[tuple[str, str, str]]:
+    """``(pair ID, fixed, moving)`` for ``count`` inter-subject pairs drawn without replacement from
+    the ordered pairs of ``test_ids`` (seeded), in a fixed order."""
+    ordered = list(permutations(test_ids, 2))
+    if count > len(ordered):
+        raise ValueError(f"{count} test pairs asked, {len(test_ids)} test subjects give {len(ordered)}")
+    chosen = sorted(np.random.default_rng([seed, 10**6]).permutation(len(ordered))[:count])
+    return [(f"pair-{k:03d}", *ordered[index]) for k, index in enumerate(chosen)]
+
+
+def write(
+    out_dir: Path,
+    task: str,
+    spacing,
+    labels: dict[int, str],
+    subjects: dict,
+    splits: dict,
+    pairs: list,
+    source: str,
+    shape,
+    **extra,
+) -> Path:
+    """Write ``out_dir/manifest.json`` (call it last: its presence means the data are complete)."""
+    manifest = {
+        "task": task,
+        "dims": len(shape),
+        "shape": list(shape),
+        "spacing": [float(s) for s in spacing],
+        "labels": {str(k): v for k, v in labels.items()},
+        "subjects": subjects,
+        "splits": splits,
+        "pairs": pairs,
+        "source": source,
+        **extra,
+    }
+    path = Path(out_dir) / "manifest.json"
+    write_json(path, manifest)
+    return path

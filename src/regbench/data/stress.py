@@ -14,6 +14,9 @@ first ``cases`` test pairs at every magnitude of the task's grid, ID'd ``<pair>@
   foreground is the magnitude. The moving image is the fixed one warped by the inverse
   ``exp(−v)``; the true displacement is ``exp(v)``.
 
+Landmarks, where the task has them, follow: the moving ones are translated with the moving image;
+in ``svf`` mode the pairs are the fixed landmarks ``p`` and ``p + exp(v)(p)``.
+
 Fields come from numpy generators seeded by ``(seed, case)`` and are computed on the CPU in float64,
 so they are the same on every machine. The reference draws the lattice on the GPU with a
 different seed per magnitude; here one lattice per case is scaled, like the translation
@@ -29,8 +32,9 @@ import torch
 from scipy import ndimage
 from tqdm import tqdm
 
+from regbench.data import manifest
 from regbench.data.manifest import Manifest
-from regbench.io import save_image, write_json
+from regbench.io import save_image
 from regbench.models.fields import integrate, warp
 
 MODES = ("translation", "svf")
@@ -109,6 +113,7 @@ def prepare(manifest_path, mode: str, settings: dict, out_dir, task: str) -> Pat
         fixed_name = f"{pair['id']}-fixed"
         fixed, fixed_labels = source.image(pair["fixed"]), source.label_map(pair["fixed"])
         add_subject(fixed_name, fixed, fixed_labels)
+        landmarks = source.landmarks(pair)
         if mode == "translation":
             direction = rng.standard_normal(source.ndim)
             direction /= np.linalg.norm(direction)
@@ -126,9 +131,14 @@ def prepare(manifest_path, mode: str, settings: dict, out_dir, task: str) -> Pat
                 back = np.broadcast_to(-shift, (source.ndim, *fixed.shape)).copy()
                 image, labels = _warp(moving, back, "bilinear"), _warp(moving_labels, back, "nearest")
                 truth = None if known is None else known + shift
+                if landmarks is not None:
+                    points = (landmarks[0], landmarks[1] + shift.ravel())
             else:
                 truth, inverse = svf_pair(velocity, magnitude, spacing, mask, settings["svf"])
                 image, labels = _warp(fixed, inverse, "bilinear"), _warp(fixed_labels, inverse, "nearest")
+                if landmarks is not None:  # the fixed landmarks, carried by the known field
+                    moved = [ndimage.map_coordinates(c, landmarks[0].T, order=1) for c in truth]
+                    points = (landmarks[0], landmarks[0] + np.stack(moved, axis=1))
             add_subject(pid, image, labels)
             entry = {
                 "id": pid,
@@ -137,19 +147,19 @@ def prepare(manifest_path, mode: str, settings: dict, out_dir, task: str) -> Pat
                 "case": pair["id"],
                 "magnitude_mm": magnitude,
             }
+            (out_dir / "pairs").mkdir(parents=True, exist_ok=True)
             if truth is not None:
                 entry["true_displacement"] = f"pairs/{pid}_disp.npy"
-                (out_dir / "pairs").mkdir(parents=True, exist_ok=True)
                 np.save(out_dir / entry["true_displacement"], truth.astype(np.float32))
+            if landmarks is not None:
+                for key, array in zip(("fixed_landmarks", "moving_landmarks"), points):
+                    entry[key] = f"pairs/{pid}_{key}.csv"
+                    np.savetxt(out_dir / entry[key], array, delimiter=",", fmt="%.5f")
             pairs.append(entry)
-    manifest = {key: source.data[key] for key in ("dims", "shape", "spacing", "labels")} | {
-        "task": task,
-        "subjects": subjects,
-        "splits": {"train": [], "val": [], "test": sorted(subjects)},
-        "pairs": pairs,
-        "source": f"{source.data['task']} stressed by {mode} ({', '.join(f'{m:g}' for m in magnitudes)} mm)",
-        "stress": {"mode": mode, "base_task": source.data["task"], **settings},
-    }
-    path = out_dir / "manifest.json"
-    write_json(path, manifest)
-    return path
+    splits = {"train": [], "val": [], "test": sorted(subjects)}
+    origin = f"{source.data['task']} stressed by {mode} ({', '.join(f'{m:g}' for m in magnitudes)} mm)"
+    stress = {"mode": mode, "base_task": source.data["task"], **settings}
+    shape = source.data["shape"]
+    return manifest.write(
+        out_dir, task, source.spacing, source.labels, subjects, splits, pairs, origin, shape, stress=stress
+    )

@@ -1,0 +1,208 @@
+"""Download, verify and extract the files of a registered dataset.
+
+- Downloads go to ``<file>.part`` and are renamed only once the size and checksum match, so no
+  partial file ever has the final name. An interrupted download resumes from the ``.part``
+  file (HTTP range request) on the next call; network errors are retried with backoff.
+- Archives are extracted into a hidden folder beside the target and moved into place member by
+  member only after every member was written; a member whose path would leave the target folder
+  (absolute, ``..``, or a link pointing outside) makes the whole extraction fail.
+- ``<data_root>/<dataset>/regbench-verified.json`` is written last: its presence means the
+  dataset is complete and verified.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import tarfile
+import time
+import zipfile
+from pathlib import Path, PurePosixPath
+from urllib.error import HTTPError, URLError
+from urllib.request import Request, urlopen
+
+from tqdm import tqdm
+
+from regbench.data.registry import DataFile, Dataset
+
+CHUNK = 1 << 20
+STAMP = "regbench-verified.json"
+
+
+def file_hash(path: Path, algorithm: str) -> str:
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify(path: Path, spec: DataFile) -> str:
+    """Check size and the published checksum; return the file's sha256. Raise ``ValueError``
+    naming the file and the mismatch."""
+    if spec.size is not None and path.stat().st_size != spec.size:
+        size = path.stat().st_size
+        raise ValueError(f"{path}: {size} bytes, expected {spec.size} (truncated or wrong file)")
+    sha256 = file_hash(path, "sha256")
+    if spec.sha256 and sha256 != spec.sha256:
+        raise ValueError(f"{path}: sha256 {sha256}, expected {spec.sha256} (corrupt or wrong file)")
+    if spec.md5 and (md5 := file_hash(path, "md5")) != spec.md5:
+        raise ValueError(f"{path}: md5 {md5}, expected {spec.md5} (corrupt or wrong file)")
+    return sha256
+
+
+def download(spec: DataFile, dest: Path, retries: int = 4, backoff_s: float = 2.0) -> str:
+    """Fetch ``spec.url`` to ``dest`` (resuming ``dest.part``), verify it, rename it into place;
+    return its sha256. A checksum mismatch deletes the partial file."""
+    part = dest.with_name(dest.name + ".part")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    for attempt in range(1, retries + 1):
+        try:
+            _transfer(spec.url, part)
+            break
+        except HTTPError as err:
+            if err.code == 416:  # range beyond the end: the partial file is already complete
+                break
+            raise RuntimeError(f"{spec.url}: HTTP {err.code} {err.reason} (for {dest})") from None
+        except (URLError, OSError, http.client.HTTPException) as err:
+            if attempt == retries:
+                raise RuntimeError(
+                    f"{spec.url}: download failed {retries} times ({err}); {part} is kept and the next "
+                    "run resumes it"
+                ) from None
+            print(f"{spec.url}: {err}; retrying in {backoff_s * attempt:g} s", flush=True)
+            time.sleep(backoff_s * attempt)
+    try:
+        sha256 = verify(part, spec)
+    except ValueError:
+        part.unlink()
+        raise
+    os.replace(part, dest)
+    return sha256
+
+
+def _transfer(url: str, part: Path) -> None:
+    """Append the rest of ``url`` to ``part`` (all of it when the server ignores ranges)."""
+    offset = part.stat().st_size if part.exists() else 0
+    headers = {"User-Agent": "regbench (dataset download)"}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+    with urlopen(Request(url, headers=headers), timeout=60) as response:
+        if offset and getattr(response, "status", 200) != 206:
+            offset = 0  # no range support: start over
+        length = response.headers.get("Content-Length")
+        total = offset + int(length) if length else None
+        with (
+            open(part, "ab" if offset else "wb") as out,
+            tqdm(
+                total=total, initial=offset, unit="B", unit_scale=True, desc=part.stem, mininterval=2
+            ) as bar,
+        ):
+            received = 0
+            while block := response.read(CHUNK):
+                out.write(block)
+                received += len(block)
+                bar.update(len(block))
+        if length and received < int(length):
+            raise http.client.IncompleteRead(b"", int(length) - received)
+
+
+def _check_members(archive: Path, names: list[str]) -> None:
+    for name in names:
+        path = PurePosixPath(name)
+        if path.is_absolute() or ".." in path.parts:
+            raise ValueError(f"{archive}: member {name!r} would land outside the target folder; refusing")
+
+
+def extract(archive: Path, target: Path) -> None:
+    """Extract ``archive`` (tar, tar.gz or zip) into ``target``, all or nothing."""
+    staging = target / f".extracting-{archive.name}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as zf:
+                _check_members(archive, zf.namelist())
+                zf.extractall(staging)
+        else:
+            with tarfile.open(archive) as tf:
+                _check_members(archive, tf.getnames())
+                tf.extractall(staging, filter="data")  # also refuses links that leave the folder
+    except tarfile.FilterError as err:
+        shutil.rmtree(staging)
+        raise ValueError(f"{archive}: {err}; refusing") from None
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as err:
+        shutil.rmtree(staging)
+        raise ValueError(f"{archive}: corrupt or truncated archive ({err})") from None
+    except ValueError:
+        shutil.rmtree(staging)
+        raise
+    for entry in staging.iterdir():
+        destination = target / entry.name
+        if destination.is_dir():
+            shutil.rmtree(destination)
+        os.replace(entry, destination)
+    staging.rmdir()
+
+
+def dataset_dir(data_root: str | Path, dataset: Dataset) -> Path:
+    return Path(data_root) / dataset.name
+
+
+def fetch(dataset: Dataset, data_root: str | Path, files: list[DataFile] | None = None) -> Path:
+    """Make ``dataset`` complete under ``data_root``: download (scripted) or check (gated) its
+    files, extract archives, check the layout, write the stamp. ``files`` overrides the
+    registry's (another URL or checksum). Returns the stamp's path."""
+    folder = dataset_dir(data_root, dataset)
+    stamp = folder / STAMP
+    if stamp.exists():
+        return stamp
+    layout = folder / dataset.layout
+    if not dataset.scripted:
+        if not layout.exists():
+            raise FileNotFoundError(
+                f"dataset {dataset.name!r} cannot be downloaded by a script ({dataset.licence}). "
+                f"{dataset.instructions.replace('<data_root>', str(Path(data_root)))} "
+                f"Then rerun; regbench checks for {layout}. Landing page: {dataset.landing}"
+            )
+    hashes = {}
+    for spec in files if files is not None else dataset.files:
+        path = folder / spec.name
+        if path.exists():
+            hashes[spec.name] = verify(path, spec)
+        else:
+            print(f"downloading {spec.name} of {dataset.name} ({dataset.licence})", flush=True)
+            hashes[spec.name] = download(spec, path)
+        if not (spec.sha256 or spec.md5):
+            print(f"{path}: sha256 {hashes[spec.name]} (no published checksum: pin it in the registry)")
+        if spec.extract:
+            extract(path, folder)
+    if not layout.exists():
+        raise ValueError(f"{folder}: {dataset.layout} is missing after extraction: not the expected layout")
+    stamp.write_text(json.dumps({"dataset": dataset.name, "sha256": hashes}, indent=2) + "\n")
+    return stamp
+
+
+def status(dataset: Dataset, data_root: str | Path) -> str:
+    """``present``, ``missing``, ``incomplete`` (partial download or not extracted) or
+    ``checksum mismatch: <file>``."""
+    folder = dataset_dir(data_root, dataset)
+    if (folder / STAMP).exists():
+        return "present"
+    for spec in dataset.files:
+        path = folder / spec.name
+        if path.exists():
+            try:
+                verify(path, spec)
+            except ValueError:
+                return f"checksum mismatch: {spec.name}"
+    if any(folder.glob("*.part")) or any(folder.glob(".extracting-*")):
+        return "incomplete"
+    if (folder / dataset.layout).exists():
+        return "placed, not yet verified (run `regbench data fetch`)"
+    if any((folder / s.name).exists() for s in dataset.files):
+        return "incomplete"
+    return "missing"

@@ -1,0 +1,173 @@
+"""Downloads and archives against a local HTTP server: resume, retry, checksums, hostile paths."""
+
+import hashlib
+import io
+import tarfile
+import threading
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from regbench.data import fetch, registry
+from regbench.data.registry import DataFile, Dataset
+
+
+class Server:
+    """Serves ``files`` (name → bytes) with range requests; ``cut`` (name → bytes) makes the next
+    response of that file stop after so many bytes, as a dropped connection does."""
+
+    def __init__(self):
+        self.files, self.cut, self.requests = {}, {}, []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                name = self.path.lstrip("/")
+                server.requests.append((name, self.headers.get("Range")))
+                if name not in server.files:
+                    self.send_error(404)
+                    return
+                body, start = server.files[name], 0
+                if self.headers.get("Range"):
+                    start = int(self.headers["Range"].split("=")[1].rstrip("-"))
+                    if start >= len(body):
+                        self.send_error(416)
+                        return
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+                else:
+                    self.send_response(200)
+                self.send_header("Content-Length", str(len(body) - start))
+                self.end_headers()
+                limit = server.cut.pop(name, None)
+                self.wfile.write(body[start:] if limit is None else body[start : start + limit])
+                self.close_connection = True
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def url(self, name):
+        return f"http://127.0.0.1:{self.httpd.server_port}/{name}"
+
+
+@pytest.fixture
+def server():
+    s = Server()
+    yield s
+    s.httpd.shutdown()
+
+
+def tar_bytes(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tf:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def zip_bytes(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buffer.getvalue()
+
+
+def dataset(server, name, body, layout="Set/dataset.json", **checks) -> Dataset:
+    server.files[name] = body
+    checks = checks or {"sha256": hashlib.sha256(body).hexdigest()}
+    spec = DataFile(name=name, url=server.url(name), extract=True, **checks)
+    return Dataset(
+        "set", "a set", ["t"], "https://example.org", "CC BY 4.0", "cite", "script", layout, [spec]
+    )
+
+
+@pytest.mark.parametrize("pack", [tar_bytes, zip_bytes])
+def test_download_verify_extract_and_stamp(server, tmp_path, pack):
+    body = pack({"Set/dataset.json": b"{}", "Set/imagesTr/a.nii.gz": b"x" * 5000})
+    stamp = fetch.fetch(dataset(server, "set.archive", body), tmp_path)
+    assert stamp.exists() and (tmp_path / "set/Set/imagesTr/a.nii.gz").read_bytes() == b"x" * 5000
+    assert not list(tmp_path.glob("set/*.part")) and not list(tmp_path.glob("set/.extracting-*"))
+    assert fetch.status(dataset(server, "set.archive", body), tmp_path) == "present"
+
+
+def test_interrupted_download_resumes_with_a_range_request(server, tmp_path):
+    body = tar_bytes({"Set/dataset.json": b"{}", "Set/big": bytes(range(256)) * 20_000})
+    server.cut["set.tar"] = 1_000_000  # the first response drops after 1 MB
+    fetch.fetch(dataset(server, "set.tar", body), tmp_path)
+    assert [r for _, r in server.requests] == [None, "bytes=1000000-"]
+    assert (tmp_path / "set/set.tar").read_bytes() == body
+
+
+def test_wrong_checksum_leaves_nothing_that_looks_complete(server, tmp_path):
+    body = tar_bytes({"Set/dataset.json": b"{}"})
+    bad = dataset(server, "set.tar", body, sha256="0" * 64)
+    with pytest.raises(ValueError, match=r"set\.tar\.part: sha256 .* expected 0{64}"):
+        fetch.fetch(bad, tmp_path)
+    assert list((tmp_path / "set").iterdir()) == []
+    good = dataset(server, "set.tar", body, md5=hashlib.md5(body).hexdigest())
+    (tmp_path / "set/set.tar").write_bytes(body[:-10])  # a truncated copy placed by hand
+    assert fetch.status(good, tmp_path) == "checksum mismatch: set.tar"
+
+
+@pytest.mark.parametrize("pack", [tar_bytes, zip_bytes])
+def test_corrupt_archive_is_refused_and_cleaned_up(server, tmp_path, pack):
+    body = pack({"Set/dataset.json": b"{}" * 1000})[:300]  # truncated archive, correct checksum
+    with pytest.raises(ValueError, match="corrupt or truncated archive|would land outside"):
+        fetch.fetch(dataset(server, "set.bin", body), tmp_path)
+    assert not (tmp_path / "set/Set").exists() and not list(tmp_path.glob("set/.extracting-*"))
+    assert not (tmp_path / "set" / fetch.STAMP).exists()
+
+
+@pytest.mark.parametrize("hostile", ["../evil.txt", "/tmp/evil.txt", "Set/../../evil.txt"])
+@pytest.mark.parametrize("pack", [tar_bytes, zip_bytes])
+def test_archive_paths_escaping_the_folder_are_refused(server, tmp_path, pack, hostile):
+    body = pack({"Set/dataset.json": b"{}", hostile: b"owned"})
+    with pytest.raises(ValueError, match="outside the target folder"):
+        fetch.fetch(dataset(server, "set.bin", body), tmp_path / "root")
+    assert not (tmp_path / "evil.txt").exists() and not (tmp_path / "root/set/Set").exists()
+
+
+def test_tar_link_escaping_the_folder_is_refused(server, tmp_path):
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tf:
+        link = tarfile.TarInfo("Set/link")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tf.addfile(link)
+    with pytest.raises(ValueError, match="refusing"):
+        fetch.fetch(dataset(server, "set.tar", buffer.getvalue()), tmp_path)
+
+
+def test_missing_file_is_an_http_error_naming_the_url(server, tmp_path):
+    spec = dataset(server, "set.tar", b"")
+    server.files.clear()
+    with pytest.raises(RuntimeError, match=r"set\.tar: HTTP 404"):
+        fetch.fetch(spec, tmp_path)
+
+
+def test_gated_dataset_says_where_to_get_it_then_verifies_it(tmp_path):
+    mnms = registry.get("mnms")
+    with pytest.raises(FileNotFoundError, match=r"ub\.edu/mnms.*" + str(tmp_path / "mnms")):
+        fetch.fetch(mnms, tmp_path)
+    assert fetch.status(mnms, tmp_path) == "missing"
+    (tmp_path / "mnms/Training").mkdir(parents=True)
+    assert fetch.status(mnms, tmp_path).startswith("placed")
+    assert fetch.fetch(mnms, tmp_path).exists() and fetch.status(mnms, tmp_path) == "present"
+
+
+def test_registry_lists_every_dataset_of_the_paper_with_terms():
+    datasets = registry.load()
+    expected = {"lumir", "oasis", "ixi", "lpba40", "mindboggle", "adni", "nlst", "lung250m", "acdc"}
+    assert expected | {"mnms", "abdomen_mrct", "abdomen_ctct", "psmareg", "hippocampus"} <= set(datasets)
+    for d in datasets.values():
+        assert d.licence and d.citation and d.landing and d.layout
+        assert all(f.url.startswith("https://") for f in d.files)
+    assert not datasets["adni"].scripted and datasets["hippocampus"].files[0].md5
+    with pytest.raises(ValueError, match="not in"):
+        registry.get("nope")
