@@ -6,13 +6,14 @@ rule fetch_dataset:
     output:
         f"{DATA_ROOT}/{{dataset}}/regbench-verified.json",
     params:
+        data_root=lambda w, output: Path(output[0]).parent.parent,
         override=lambda w: dataset_override(w.dataset),
     log:
         f"{DATA_ROOT}/{{dataset}}/fetch.log",
     conda:
         ENV
     shell:
-        "python -m regbench data fetch {wildcards.dataset} --data-root {DATA_ROOT} {params.override} "
+        "python -m regbench data fetch {wildcards.dataset} --data-root {params.data_root} {params.override} "
         "> {log} 2>&1"
 
 
@@ -26,13 +27,14 @@ rule prepare_data:
     params:
         settings=lambda w: settings_json(w.task, "data"),
         seed=config["seeds"][0],
+        data_root=DATA_ROOT,
     log:
         "results/{task}/logs/prepare_data.log",
     conda:
         ENV
     shell:
         "python -m regbench prepare --task {wildcards.task} --settings {params.settings:q} "
-        "--seed {params.seed} --out results/{wildcards.task}/data --data-root {DATA_ROOT} > {log} 2>&1"
+        "--seed {params.seed} --out results/{wildcards.task}/data --data-root {params.data_root} > {log} 2>&1"
 
 
 rule prepare_stress:
