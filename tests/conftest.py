@@ -39,6 +39,16 @@ def snakemake(workdir, *args, check=True):
     return done
 
 
+@pytest.fixture
+def server():
+    """A local HTTP server (tests.archives.Server) for the test's files."""
+    from tests.archives import Server
+
+    s = Server()
+    yield s
+    s.httpd.shutdown()
+
+
 @pytest.fixture(scope="session")
 def tiny_manifest(tmp_path_factory):
     from regbench.data import demo

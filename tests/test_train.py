@@ -2,6 +2,8 @@ import subprocess
 import sys
 import time
 
+import numpy as np
+import pytest
 import torch
 
 SETTINGS = {
@@ -78,3 +80,30 @@ def test_checkpoint_from_other_settings_is_ignored(tiny_manifest, tmp_path):
     torch.save({"fingerprint": "other", "iteration": 30}, out.with_name("checkpoint.pt"))
     done = subprocess.run(train_cmd(tiny_manifest, out), check=True, capture_output=True, text=True)
     assert "ignoring" in done.stdout and out.exists()
+
+
+def test_training_pairs_restrict_the_sampled_pairs_and_draw_both_directions():
+    from regbench.train import sample_batch
+
+    images = torch.arange(6, dtype=torch.float32).reshape(6, 1, 1, 1).expand(6, 1, 4, 4)
+    pairs = np.array([[0, 1], [4, 5]])
+    seen = set()
+    for it in range(40):
+        source, target = sample_batch(images, np.random.default_rng([0, it]), 4, False, pairs)
+        seen |= {(int(s[0, 0, 0]), int(t[0, 0, 0])) for s, t in zip(source, target)}
+    assert seen == {(0, 1), (1, 0), (4, 5), (5, 4)}
+
+
+def test_training_pairs_outside_the_train_split_are_named(tmp_path, tiny_manifest):
+    from regbench.data.manifest import Manifest
+    from regbench.train import training_pairs
+
+    manifest = Manifest.load(tiny_manifest)
+    train = manifest.split("train")
+    manifest.data["training_pairs"] = [[train[0], train[1]]]
+    assert training_pairs(manifest, train).tolist() == [[0, 1]]
+    manifest.data["training_pairs"] = [[train[0], "sub-999"]]
+    with pytest.raises(
+        ValueError, match=r"training_pairs has subjects outside the train split: \['sub-999'\]"
+    ):
+        training_pairs(manifest, train)

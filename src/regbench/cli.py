@@ -25,17 +25,9 @@ def _part(text: str) -> tuple[int, int]:
 
 
 def _prepare(a):
-    from regbench.data import demo, hippocampus
-    from regbench.data.fetch import dataset_dir
-    from regbench.data.registry import get
+    from regbench.data import sources
 
-    source = a.settings["source"]
-    if source == "demo":
-        demo.prepare(a.settings, a.seed, a.out, a.task)
-    elif source == "hippocampus":
-        hippocampus.prepare(a.settings, a.seed, a.out, a.task, dataset_dir(a.data_root, get(source)))
-    else:
-        raise ValueError(f"task {a.task!r}: unknown data source {source!r} (available: demo, hippocampus)")
+    sources.prepare(a.settings, a.seed, a.out, a.task, a.data_root, a.evaluation_only)
 
 
 def _data_status(a):
@@ -140,6 +132,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", required=True, help="output folder (manifest.json is written last)")
     s.add_argument("--data-root", default="resources", help="where datasets are downloaded")
+    s.add_argument(
+        "--evaluation-only", action="store_true", help="an evaluation set: every subject is a test subject"
+    )
     s.set_defaults(run=_prepare)
 
     data = sub.add_parser("data", help="the registered public datasets").add_subparsers(

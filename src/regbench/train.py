@@ -70,15 +70,33 @@ def fingerprint(model_name: str, settings: dict, seed: int, train_ids: list[str]
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def sample_batch(images: torch.Tensor, rng: np.random.Generator, batch: int, flip: bool):
-    """``batch`` random ordered pairs of distinct subjects, optionally flipped along axis 0."""
-    n = images.shape[0]
-    first = rng.integers(0, n, size=batch)
-    second = (first + rng.integers(1, n, size=batch)) % n
+def sample_batch(images: torch.Tensor, rng: np.random.Generator, batch: int, flip: bool, pairs=None):
+    """``batch`` random ordered pairs: of distinct subjects, or drawn from ``pairs`` (``[k, 2]``
+    subject indices) in a random direction; optionally flipped along axis 0."""
+    if pairs is None:
+        n = images.shape[0]
+        first = rng.integers(0, n, size=batch)
+        second = (first + rng.integers(1, n, size=batch)) % n
+    else:
+        chosen = pairs[rng.integers(0, len(pairs), size=batch)]
+        swap = rng.random(batch) < 0.5
+        first, second = np.where(swap, chosen[:, 1], chosen[:, 0]), np.where(swap, chosen[:, 0], chosen[:, 1])
     source, target = images[first], images[second]
     if flip and rng.random() < 0.5:
         source, target = source.flip(2), target.flip(2)
     return source, target
+
+
+def training_pairs(manifest: Manifest, train_ids: list[str]) -> np.ndarray | None:
+    """The manifest's training pairs as ``[k, 2]`` indices into ``train_ids`` (None: any two)."""
+    if manifest.training_pairs is None:
+        return None
+    index = {sid: k for k, sid in enumerate(train_ids)}
+    outside = sorted({s for pair in manifest.training_pairs for s in pair} - set(index))
+    if outside or not manifest.training_pairs:
+        problem = f"subjects outside the train split: {outside[:5]}" if outside else "an empty list"
+        raise ValueError(f"{manifest.path}: training_pairs has {problem}")
+    return np.array([[index[a], index[b]] for a, b in manifest.training_pairs])
 
 
 def train(
@@ -100,6 +118,7 @@ def train(
     if len(train_ids) < 2:
         raise ValueError(f"{manifest.path}: training needs at least 2 subjects, found {len(train_ids)}")
     images = torch.from_numpy(np.stack([manifest.image(s) for s in train_ids]))[:, None].to(dev)
+    pairs = training_pairs(manifest, train_ids)
 
     torch.manual_seed(seed)
     model = build(model_name, manifest.ndim, settings.get("swin_window")).to(dev)
@@ -138,7 +157,7 @@ def train(
     for it in progress:
         tick = time.perf_counter()
         rng = np.random.default_rng([seed, it])
-        source, target = sample_batch(images, rng, settings["batch_size"], settings.get("flip", True))
+        source, target = sample_batch(images, rng, settings["batch_size"], settings.get("flip", True), pairs)
         lr = settings["lr"] * settings["lr_decay"] ** (it // settings["iterations_per_epoch"])
         for group in optimizer.param_groups:
             group["lr"] = lr

@@ -24,7 +24,6 @@ from tqdm import tqdm
 
 from regbench.data import manifest
 from regbench.data.manifest import split_subjects, test_pairs
-from regbench.io import save_image
 from regbench.models.fields import compose, integrate, warp
 
 LABELS = {1: "L-CSF", 2: "R-CSF", 3: "L-GM", 4: "R-GM", 5: "L-WM", 6: "R-WM"}
@@ -101,8 +100,9 @@ def make_subject(image, labels, rng, settings: dict, resolution: float):
     return noisy, moved_labels[0, 0].numpy().astype(np.int16), v
 
 
-def prepare(settings: dict, seed: int, out_dir: str | Path, task: str) -> Path:
-    """Synthesise the study into ``out_dir``; the manifest is written last."""
+def prepare(settings: dict, seed: int, out_dir: str | Path, task: str, evaluation_only: bool = False) -> Path:
+    """Synthesise the study into ``out_dir`` (every subject a test subject when
+    ``evaluation_only``); the manifest is written last."""
     out_dir = Path(out_dir)
     resolution, dims, shape = settings["resolution_mm"], settings["dims"], settings["shape"]
     if len(shape) != dims:
@@ -110,15 +110,15 @@ def prepare(settings: dict, seed: int, out_dir: str | Path, task: str) -> Path:
     spacing = [float(resolution)] * dims
     image, labels = template(resolution, dims, shape, settings["slice_z_mm"])
     ids = [f"sub-{i:03d}" for i in range(settings["subjects"])]
-    splits = split_subjects(ids, settings["split"])
+    if evaluation_only:
+        splits = {"train": [], "val": [], "test": ids}
+    else:
+        splits = split_subjects(ids, settings["split"])
     subjects, velocities = {}, {}
     for i, sid in enumerate(tqdm(ids, desc="demo subjects", unit="subject")):
         rng = np.random.default_rng([seed, i])
         img, lab, velocities[sid] = make_subject(image, labels, rng, settings, resolution)
-        entry = {"image": f"subjects/{sid}_image.nii.gz", "labels": f"subjects/{sid}_labels.nii.gz"}
-        save_image(out_dir / entry["image"], img, spacing)
-        save_image(out_dir / entry["labels"], lab, spacing)
-        subjects[sid] = entry
+        subjects[sid] = manifest.write_subject(out_dir, sid, img, lab, spacing)
     pairs = []
     for pid, fixed, moving in test_pairs(splits["test"], settings["test_pairs"], seed):
         # u = φ_m⁻¹ ∘ φ_f - id with φ_f = exp(v_f), φ_m⁻¹ = exp(-v_m)

@@ -13,6 +13,9 @@ Layout (paths relative to the manifest's folder)::
 voxel units, channels first, in the convention of :mod:`regbench.models.fields`.
 ``fixed_landmarks`` and ``moving_landmarks`` (optional, together) are CSV files of corresponding
 points, one ``x,y,z`` row (voxel coordinates on the task grid, array-index order) per landmark.
+``training_pairs`` (optional) lists ``[a, b]`` training subjects that may be registered to each
+other (the scans of one patient, for intra-patient tasks); without it any two training subjects
+form a training pair.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from regbench.io import load_image, read_json, write_json
+from regbench.io import atomic_path, load_image, read_json, save_image, write_json
 
 REQUIRED_KEYS = ("task", "dims", "shape", "spacing", "labels", "subjects", "splits", "pairs")
 
@@ -61,6 +64,11 @@ class Manifest:
     @property
     def pairs(self) -> list[dict]:
         return self.data["pairs"]
+
+    @property
+    def training_pairs(self) -> list[tuple[str, str]] | None:
+        pairs = self.data.get("training_pairs")
+        return None if pairs is None else [tuple(p) for p in pairs]
 
     def split(self, name: str) -> list[str]:
         return list(self.data["splits"][name])
@@ -110,6 +118,24 @@ def test_pairs(test_ids: list[str], count: int, seed: int) -> list[tuple[str, st
         raise ValueError(f"{count} test pairs asked, {len(test_ids)} test subjects give {len(ordered)}")
     chosen = sorted(np.random.default_rng([seed, 10**6]).permutation(len(ordered))[:count])
     return [(f"pair-{k:03d}", *ordered[index]) for k, index in enumerate(chosen)]
+
+
+def write_subject(out_dir: Path, sid: str, image: np.ndarray, labels: np.ndarray | None, spacing) -> dict:
+    """Save a prepared subject's image and label map (zeros when it has none) under
+    ``out_dir/subjects/``; its manifest entry."""
+    entry = {"image": f"subjects/{sid}_image.nii.gz", "labels": f"subjects/{sid}_labels.nii.gz"}
+    save_image(out_dir / entry["image"], image.astype(np.float32), spacing)
+    labels = np.zeros(image.shape, np.int16) if labels is None else labels.astype(np.int16)
+    save_image(out_dir / entry["labels"], labels, spacing)
+    return entry
+
+
+def write_landmarks(out_dir: Path, name: str, points: np.ndarray) -> str:
+    """Save ``points`` ``[n, ndim]`` (voxels) as ``out_dir/landmarks/<name>.csv``; the relative path."""
+    relative = f"landmarks/{name}.csv"
+    with atomic_path(out_dir / relative) as tmp:
+        np.savetxt(tmp, np.asarray(points, dtype=float), delimiter=",", fmt="%.5f")
+    return relative
 
 
 def write(

@@ -34,7 +34,6 @@ from tqdm import tqdm
 
 from regbench.data import manifest
 from regbench.data.manifest import Manifest
-from regbench.io import save_image
 from regbench.models.fields import integrate, warp
 
 MODES = ("translation", "svf")
@@ -103,10 +102,7 @@ def prepare(manifest_path, mode: str, settings: dict, out_dir, task: str) -> Pat
     subjects, pairs = {}, []
 
     def add_subject(name: str, image: np.ndarray, labels: np.ndarray) -> None:
-        entry = {"image": f"subjects/{name}_image.nii.gz", "labels": f"subjects/{name}_labels.nii.gz"}
-        save_image(out_dir / entry["image"], image.astype(np.float32), source.spacing)
-        save_image(out_dir / entry["labels"], np.rint(labels).astype(np.int16), source.spacing)
-        subjects[name] = entry
+        subjects[name] = manifest.write_subject(out_dir, name, image, np.rint(labels), source.spacing)
 
     for case, pair in enumerate(tqdm(cases, desc=f"stress {mode}", unit="case")):
         rng = np.random.default_rng([settings["seed"], case])
@@ -153,8 +149,7 @@ def prepare(manifest_path, mode: str, settings: dict, out_dir, task: str) -> Pat
                 np.save(out_dir / entry["true_displacement"], truth.astype(np.float32))
             if landmarks is not None:
                 for key, array in zip(("fixed_landmarks", "moving_landmarks"), points):
-                    entry[key] = f"pairs/{pid}_{key}.csv"
-                    np.savetxt(out_dir / entry[key], array, delimiter=",", fmt="%.5f")
+                    entry[key] = manifest.write_landmarks(out_dir, f"{pid}_{key}", array)
             pairs.append(entry)
     splits = {"train": [], "val": [], "test": sorted(subjects)}
     origin = f"{source.data['task']} stressed by {mode} ({', '.join(f'{m:g}' for m in magnitudes)} mm)"
