@@ -1,3 +1,5 @@
+import re
+
 import pytest
 import yaml
 
@@ -32,7 +34,7 @@ def test_unknown_backbone_in_a_grid_is_named():
 
 def test_shape_must_suit_every_model():
     config = _config(models=["cnn", "swin"])  # tiny is 48 × 64: fine for cnn, not for swin
-    with pytest.raises(study.ConfigError, match=r"model 'swin' needs every size divisible by 32"):
+    with pytest.raises(study.ConfigError, match=r"model 'swin' needs sizes divisible by 32"):
         study.check(config)
     config["task_settings"]["tiny"]["data"]["shape"] = [64, 64]
     study.check(config)
@@ -107,3 +109,39 @@ def test_a_replacement_data_url_needs_a_checksum():
         study.check(config)
     config["task_settings"]["tiny"]["data"]["md5"] = "0" * 32
     study.check(config)
+
+
+def test_paper_study_plans_every_task_model_and_evaluation_set(tmp_path):
+    from tests.conftest import snakemake
+
+    done = snakemake(tmp_path, "-n", "--quiet", "rules", "--configfile", str(REPO / "config/paper.yaml"))
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", done.stdout, re.M))
+    paper = yaml.safe_load((REPO / "config/paper.yaml").read_text())
+    sets = [n for s in paper["task_settings"].values() for n in s.get("evaluation_sets", {})]
+    sources = {s["data"]["source"] for s in paper["task_settings"].values()}
+    sources |= {
+        d["source"] for s in paper["task_settings"].values() for d in s.get("evaluation_sets", {}).values()
+    }
+    assert int(counts["train"]) == len(PRESETS) * len(paper["tasks"]) == 19 * 5
+    assert int(counts["prepare_evaluation_set"]) == len(sets) == 7
+    assert int(counts["aggregate"]) == len(paper["tasks"]) + len(sets)
+    assert int(counts["fetch_dataset"]) == len(sources) == 12
+    # every model registers every (part of every) set that ANTs registers: tasks, evaluation and stress sets
+    assert int(counts["register_model"]) == len(PRESETS) * int(counts["register_ants"])
+    assert int(counts["register_identity"]) == len(paper["tasks"]) + len(sets) + int(counts["prepare_stress"])
+
+
+def test_evaluation_sets_must_share_the_task_grid():
+    config = _config(models=["cnn"])
+    data = config["task_settings"]["tiny"]["data"]
+    config["task_settings"]["tiny"]["evaluation_sets"] = {"other": data | {"shape": [64, 64]}}
+    with pytest.raises(
+        study.ConfigError, match=r"evaluation_sets\.other': dims and shape must be the task's"
+    ):
+        study.check(config)
+    config["task_settings"]["tiny"]["evaluation_sets"] = {"other": data | {"source": "oasis"}}
+    with pytest.raises(study.ConfigError, match=r"evaluation_sets\.other': source 'oasis' needs spacing"):
+        study.check(config)
+    config["task_settings"]["tiny"]["data"] = data | {"source": "mnms", "spacing": [1, 1]}
+    with pytest.raises(study.ConfigError, match="'mnms' has no training data; use it as an evaluation set"):
+        study.check(config)

@@ -161,3 +161,18 @@ def test_vfa_matching_finds_a_known_shift():
 def test_swin_window_sets_the_relative_position_tables(alias, count):
     """CT-CT uses window (5, 4, 5); the reference counts differ from the brain ones accordingly."""
     assert parameter_count(build(alias, 3, window=(5, 4, 5))) == count
+
+
+def test_mind_descriptors_ignore_contrast_changes_and_see_structure():
+    from regbench.losses import mind_ssc, similarity_loss
+
+    rng = torch.Generator().manual_seed(0)
+    image = torch.nn.functional.avg_pool3d(torch.rand(1, 1, 24, 24, 24, generator=rng), 3, 1, 1)
+    loss = similarity_loss("mind", 3)
+    # MIND compares local self-similarity: an affine or inverted contrast leaves it unchanged
+    assert torch.allclose(mind_ssc(3 * image + 2), mind_ssc(image), atol=1e-4)
+    assert loss(1 - image, image) < 1e-6
+    assert loss(image.roll(2, dims=2), image) > 1e-3
+    assert mind_ssc(image).shape == (1, 12, 24, 24, 24)
+    with pytest.raises(ValueError, match="3D images only"):
+        similarity_loss("mind", 2)

@@ -45,13 +45,22 @@ def test_tables_have_every_method_and_learning_beats_identity(runs):
     assert set(study["factor"]) == {"design"} and set(study["task"]) == {"tiny"}
 
 
-def test_stress_sets_are_registered_by_every_method_and_summarised(tmp_path):
+def test_stress_and_evaluation_sets_are_registered_by_the_task_models_and_summarised(tmp_path):
     import yaml
 
     config = yaml.safe_load(TINY.read_text()) | {"models": ["cnn"]}
-    config["task_settings"]["tiny"]["stress"]["modes"] = ["translation", "svf"]
+    task = config["task_settings"]["tiny"]
+    task["stress"]["modes"] = ["translation", "svf"]
+    # a further evaluation set: other subjects with larger deformations, scored by the same models
+    larger = task["data"] | {"subjects": 4, "test_pairs": 3, "deformation": {"velocity_std_mm": 9}}
+    task["evaluation_sets"] = {"larger": larger}
     (tmp_path / "stress.yaml").write_text(yaml.safe_dump(config))
     snakemake(tmp_path, "--configfile", str(tmp_path / "stress.yaml"))
+    sets = pd.read_csv(tmp_path / "results/tiny/eval/larger/tables/summary.csv").set_index("method")
+    assert list(sets.index) == ["identity", "ants", "cnn"] and sets["pairs"].eq(3).all()
+    own = pd.read_csv(tmp_path / "results/tiny/tables/summary.csv").set_index("method")
+    assert sets.loc["identity", "dice_mean"] < own.loc["identity", "dice_mean"]  # larger deformations
+    assert not (tmp_path / "results/tiny/eval/larger/train").exists()
     summary = pd.read_csv(tmp_path / "results/tiny/stress/summary.csv")
     assert sorted(summary["mode"].unique()) == ["svf", "translation"]
     assert sorted(summary["method"].unique()) == ["ants", "cnn", "identity"]

@@ -195,15 +195,9 @@ def test_daemons_are_stopped_by_pid(cluster, scenario):
 @pytest.mark.parametrize("study", sorted((REPO / "config").glob("*.yaml")), ids=lambda p: p.name)
 def test_dry_run_with_the_slurm_profile_puts_gpus_on_exactly_the_learning_jobs(tmp_path, study):
     """No cluster needed: every study config's planned jobs and their resources under profiles/slurm."""
-    args = [
-        "-n",
-        "--profile",
-        str(REPO / "profiles/slurm"),
-        "--configfile",
-        str(study),
-        "--config",
-        "pairs_per_job=3",
-    ]
+    args = ["-n", "--profile", str(REPO / "profiles/slurm"), "--configfile", str(study)]
+    if "pairs_per_job" not in yaml.safe_load(study.read_text()):
+        args += ["--config", "pairs_per_job=3"]
     done = snakemake(tmp_path, *args)
     jobs = re.findall(
         r"^(?:local)?rule (\w+):\n(?:.*\n)*?\s+resources: (.*)$", done.stdout + done.stderr, re.M

@@ -5,6 +5,7 @@ Every error names the config key at fault and says why.
 
 from __future__ import annotations
 
+from regbench.data.cases import LUNG250M_CASES, case_numbers
 from regbench.models import PRESETS, canonical
 from regbench.models.zoo import BACKBONES, divisor, grid
 
@@ -12,6 +13,21 @@ from regbench.models.zoo import BACKBONES, divisor, grid
 STUDY_FOLDER = "study"
 #: a stressed evaluation set of a task is named ``<task><STRESS><mode>``
 STRESS = "/stress/"
+#: a further evaluation set of a task is named ``<task><EVALUATION><name>``
+EVALUATION = "/eval/"
+#: the data settings each source needs (beyond source, dims and shape)
+NEEDS = {
+    "demo": ("subjects", "test_pairs"),
+    "hippocampus": ("subjects", "test_pairs", "spacing"),
+    "lumir": ("spacing",),
+    **dict.fromkeys(["oasis", "ixi", "lpba40", "mindboggle", "adni"], ("test_pairs", "spacing")),
+    **dict.fromkeys(["nlst", "acdc", "abdomen_mrct"], ("train_cases", "test_cases", "spacing")),
+    **dict.fromkeys(["lung250m", "mnms", "psmareg"], ("spacing",)),
+}
+#: sources that only an evaluation set may use (no training subjects), and those a task may not
+EVALUATION_ONLY = ("oasis", "ixi", "lpba40", "mindboggle", "adni", "lung250m", "mnms")
+#: the sources whose inter-subject subjects are split train / val / test by ``split``
+SPLIT = ("demo", "hippocampus")
 
 
 class ConfigError(ValueError):
@@ -75,36 +91,67 @@ def check(config: dict) -> None:
         if task == STUDY_FOLDER:
             raise ConfigError(f"config key 'tasks': {task!r} is reserved for the study-wide results folder")
     for task, settings in config["task_settings"].items():
-        data = settings["data"]
-        where = f"config key 'task_settings.{task}.data"
-        if len(data["shape"]) != data["dims"]:
-            raise ConfigError(f"{where}.shape': {data['shape']} needs {data['dims']} entries (dims)")
-        for name, multiple in divisors.items():
-            if any(n % multiple for n in data["shape"]):
-                raise ConfigError(
-                    f"{where}.shape': model {name!r} needs every size divisible by {multiple}, "
-                    f"got {data['shape']}"
-                )
-        if "url" in data and not ("sha256" in data or "md5" in data):
-            raise ConfigError(f"{where}.url': a replacement URL needs its sha256 or md5")
+        for name, data in data_sections(task, settings):
+            check_data(name, data, settings["data"], divisors)
         window = settings["training"].get("swin_window")
-        if window is not None and len(window) != data["dims"]:
+        dims = settings["data"]["dims"]
+        if window is not None and len(window) != dims:
             raise ConfigError(
-                f"config key 'task_settings.{task}.training.swin_window': {window} needs {data['dims']} "
-                "entries (dims)"
+                f"config key 'task_settings.{task}.training.swin_window': {window} needs {dims} entries"
             )
         stress = settings["stress"]
-        if stress["modes"] and stress["cases"] > pair_count(config, task):
+        count = pair_count(config, task)
+        if stress["modes"] and count is not None and stress["cases"] > count:
             raise ConfigError(
                 f"config key 'task_settings.{task}.stress.cases': {stress['cases']} cases need as many "
-                f"test pairs, the task has {data['test_pairs']}"
+                f"test pairs, the task has {count}"
             )
-        split = data["split"]
-        if split["train"] < 2 or split["train"] + split["val"] + 2 > data["subjects"]:
+
+
+def data_sections(task: str, settings: dict) -> list[tuple[str, dict]]:
+    """``(config key, data settings)`` of a task and of each of its evaluation sets."""
+    sets = [
+        (f"task_settings.{task}.evaluation_sets.{n}", d)
+        for n, d in settings.get("evaluation_sets", {}).items()
+    ]
+    return [(f"task_settings.{task}.data", settings["data"]), *sets]
+
+
+def check_data(key: str, data: dict, task_data: dict, divisors: dict[str, int]) -> None:
+    """Check one data section (a task's, or an evaluation set's against its task's)."""
+    where = f"config key '{key}"
+    evaluation_set = ".evaluation_sets." in key
+    if evaluation_set and (data["dims"], data["shape"]) != (task_data["dims"], task_data["shape"]):
+        raise ConfigError(
+            f"{where}': dims and shape must be the task's ({task_data['shape']}), got {data['shape']}"
+        )
+    if not evaluation_set and data["source"] in EVALUATION_ONLY:
+        raise ConfigError(
+            f"{where}.source': {data['source']!r} has no training data; use it as an evaluation set"
+        )
+    missing = [k for k in NEEDS[data["source"]] if k not in data]
+    if missing:
+        raise ConfigError(f"{where}': source {data['source']!r} needs {', '.join(missing)}")
+    for field in ("shape", "spacing"):
+        if field in data and len(data[field]) != data["dims"]:
+            raise ConfigError(f"{where}.{field}': {data[field]} needs {data['dims']} entries (dims)")
+    for name, multiple in divisors.items():
+        if any(n % multiple for n in data["shape"]):
             raise ConfigError(
-                f"{where}.split': train={split['train']}, val={split['val']} of {data['subjects']} "
-                "subjects must leave at least 2 training and 2 test subjects"
+                f"{where}.shape': model {name!r} needs sizes divisible by {multiple}, got {data['shape']}"
             )
+    if "url" in data and not ("sha256" in data or "md5" in data):
+        raise ConfigError(f"{where}.url': a replacement URL needs its sha256 or md5")
+    split = data["split"]
+    if (
+        data["source"] in SPLIT
+        and not evaluation_set
+        and (split["train"] < 2 or split["train"] + split["val"] + 2 > data["subjects"])
+    ):
+        raise ConfigError(
+            f"{where}.split': train={split['train']}, val={split['val']} of {data['subjects']} "
+            "subjects must leave at least 2 training and 2 test subjects"
+        )
 
 
 def stress_set(task: str, mode: str) -> str:
@@ -113,24 +160,40 @@ def stress_set(task: str, mode: str) -> str:
 
 
 def base_task(name: str) -> str:
-    """The task of a task or stressed-set name (``demo/stress/svf`` → ``demo``)."""
-    return name.split(STRESS)[0]
+    """The task of a task, stressed-set or evaluation-set name (``demo/stress/svf`` → ``demo``)."""
+    return name.split("/")[0]
 
 
 def stress_sets(config: dict, task: str) -> list[str]:
     return [stress_set(task, mode) for mode in config["task_settings"][task]["stress"]["modes"]]
 
 
-def pair_count(config: dict, name: str) -> int:
-    """The number of evaluation pairs of a task or stressed set (known before preparation)."""
+def evaluation_sets(config: dict, task: str) -> list[str]:
+    """The names of a task's further evaluation sets: ``<task>/eval/<name>``."""
+    return [f"{task}{EVALUATION}{name}" for name in config["task_settings"][task]["evaluation_sets"]]
+
+
+def data_settings(config: dict, name: str) -> dict:
+    """The data settings of a task or of one of its evaluation sets."""
+    settings = config["task_settings"][base_task(name)]
+    if EVALUATION in name:
+        return settings.get("evaluation_sets", {})[name.split(EVALUATION)[1]]
+    return settings["data"]
+
+
+def pair_count(config: dict, name: str) -> int | None:
+    """The number of evaluation pairs of a task, stressed or evaluation set, where it is known
+    before preparation (None where the data decide: slices, listed validation pairs)."""
     settings = config["task_settings"][base_task(name)]
     if STRESS in name:
         stress = settings["stress"]
         return stress["cases"] * len(stress[f"{name.split(STRESS)[1]}_mm"])
-    data = settings["data"]
-    if data["source"] in ("demo", "hippocampus"):
-        return data["test_pairs"]
-    raise ConfigError(f"data source {data['source']!r}: number of evaluation pairs unknown")
+    data = data_settings(config, name)
+    if "test_cases" in data and data["source"] in ("nlst", "abdomen_mrct"):
+        return len(case_numbers(data["test_cases"]))
+    if data["source"] == "lung250m":
+        return len(data.get("cases", LUNG250M_CASES))
+    return data["test_pairs"] if data["source"] in NEEDS and "test_pairs" in NEEDS[data["source"]] else None
 
 
 def parts(config: dict, task: str, method: str) -> list[str]:
@@ -138,5 +201,5 @@ def parts(config: dict, task: str, method: str) -> list[str]:
     ``<method>.part<k>of<n>`` per batch of at most ``pairs_per_job`` pairs."""
     per_job = config["pairs_per_job"]
     count = pair_count(config, task)
-    n = -(-count // per_job) if per_job and method != "identity" else 1
+    n = -(-count // per_job) if per_job and count and method != "identity" else 1
     return [method] if n <= 1 else [f"{method}.part{k}of{n}" for k in range(1, n + 1)]

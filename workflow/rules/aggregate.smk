@@ -41,7 +41,7 @@ rule aggregate:
 
 rule aggregate_study:
     input:
-        expand("results/{task}/tables/per_pair.csv", task=config["tasks"]),
+        expand("results/{task}/tables/per_pair.csv", task=scored_sets()),
     output:
         summary=report(
             f"results/{STUDY}/disentangling.csv",

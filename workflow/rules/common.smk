@@ -31,8 +31,10 @@ ENV = "../../envs/regbench.yaml"
 
 
 wildcard_constraints:
-    # a task, or one of its stressed evaluation sets (results/<task>/stress/<mode>/)
-    task=r"[A-Za-z0-9_]+(/stress/(translation|svf))?",
+    # a task, one of its stressed sets (results/<task>/stress/<mode>/) or of its further
+    # evaluation sets (results/<task>/eval/<name>/)
+    task=r"[A-Za-z0-9_]+(/stress/(translation|svf)|/eval/[A-Za-z0-9_]+)?",
+    name=r"[A-Za-z0-9_]+",
     model="|".join(map(re.escape, MODELS)),
     seed=r"\d+",
     mode=r"translation|svf",
@@ -51,6 +53,11 @@ def task_settings(task, section):
 def settings_json(task, section):
     """A task's settings section as JSON for the command line (and a rerun trigger)."""
     return json.dumps(task_settings(task, section), sort_keys=True)
+
+
+def data_json(name):
+    """The data settings of a task or evaluation set as JSON for the command line."""
+    return json.dumps(regbench_config.data_settings(config, name), sort_keys=True)
 
 
 def aggregate_settings(task):
@@ -73,17 +80,18 @@ def stress_settings(task):
     )
 
 
-def dataset_stamp(task):
-    """The completeness stamp of the dataset a task is prepared from ([] for the demo)."""
-    source = task_settings(task, "data")["source"]
+def dataset_stamp(name):
+    """The completeness stamp of the dataset a task or evaluation set is prepared from ([] for the demo)."""
+    source = regbench_config.data_settings(config, name)["source"]
     return [] if source == "demo" else [f"{DATA_ROOT}/{source}/regbench-verified.json"]
 
 
 def dataset_override(dataset):
-    """``--url ... --sha256 ...`` where a task replaces the registry's archive of ``dataset``."""
+    """``--url ... --sha256 ...`` where a task or evaluation set replaces the registry's archive."""
     for task in config["tasks"]:
-        data = task_settings(task, "data")
-        if data["source"] == dataset and "url" in data:
+        for data in (regbench_config.data_settings(config, n) for n in [task, *evaluation_sets(task)]):
+            if data["source"] != dataset or "url" not in data:
+                continue
             check = f"--sha256 {data['sha256']}" if "sha256" in data else f"--md5 {data['md5']}"
             return f"--url {shlex.quote(data['url'])} {check}"
     return ""
@@ -147,10 +155,19 @@ def stress_sets(task):
     return regbench_config.stress_sets(config, task)
 
 
+def evaluation_sets(task):
+    return regbench_config.evaluation_sets(config, task)
+
+
+def scored_sets():
+    """Every task and further evaluation set: each gets its tables and enters the study analysis."""
+    return [name for task in config["tasks"] for name in [task, *evaluation_sets(task)]]
+
+
 def all_targets():
     stressed = [task for task in config["tasks"] if stress_sets(task)]
     return (
-        expand("results/{task}/tables/summary.md", task=config["tasks"])
+        expand("results/{task}/tables/summary.md", task=scored_sets())
         + [f"results/{STUDY}/disentangling.md"]
         + expand("results/{task}/stress/summary.md", task=stressed)
     )

@@ -25,7 +25,7 @@ rule prepare_data:
     output:
         manifest="results/{task}/data/manifest.json",
     params:
-        settings=lambda w: settings_json(w.task, "data"),
+        settings=lambda w: data_json(w.task),
         seed=config["seeds"][0],
         data_root=DATA_ROOT,
     log:
@@ -35,6 +35,27 @@ rule prepare_data:
     shell:
         "python -m regbench prepare --task {wildcards.task} --settings {params.settings:q} "
         "--seed {params.seed} --out results/{wildcards.task}/data --data-root {params.data_root} > {log} 2>&1"
+
+
+rule prepare_evaluation_set:
+    wildcard_constraints:
+        task=BASE_TASK,
+    input:
+        lambda w: dataset_stamp(f"{w.task}/eval/{w.name}"),
+    output:
+        manifest="results/{task}/eval/{name}/data/manifest.json",
+    params:
+        settings=lambda w: data_json(f"{w.task}/eval/{w.name}"),
+        seed=config["seeds"][0],
+        data_root=DATA_ROOT,
+    log:
+        "results/{task}/eval/{name}/logs/prepare_data.log",
+    conda:
+        ENV
+    shell:
+        "python -m regbench prepare --task {wildcards.task}/eval/{wildcards.name} --evaluation-only "
+        "--settings {params.settings:q} --seed {params.seed} --out results/{wildcards.task}/eval/{wildcards.name}/data "
+        "--data-root {params.data_root} > {log} 2>&1"
 
 
 rule prepare_stress:
