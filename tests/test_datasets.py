@@ -414,3 +414,112 @@ def test_real_oasis_pair_is_reoriented_without_loss(tmp_path):
         for k in range(1, 36)
     ]
     assert abs(np.mean(dice) - 0.466) < 0.002  # the fixture's documented unregistered Dice
+
+
+# --- the other readers, from placed copies of their layouts ------------------------------------------
+
+
+def place_brains(root, folder: str, names: list[tuple[str, str]], ids: tuple[int, int]):
+    """A small brain (image, label map with ``ids``) at each ``(image, labels)`` path of ``root/folder``."""
+    rng = np.random.default_rng(5)
+    for image_path, label_path in names:
+        labels = np.zeros((16, 18, 20), np.int16)
+        labels[2:8, 3:15, 4:16], labels[9:14, 3:15, 4:16] = ids
+        for path, array in (
+            (image_path, rng.uniform(0, 900, labels.shape).astype(np.float32)),
+            (label_path, labels),
+        ):
+            (root / folder / path).parent.mkdir(parents=True, exist_ok=True)
+            (root / folder / path).write_bytes(nifti_bytes(array))
+
+
+BRAIN = {"shape": [16, 20, 18], "spacing": [1, 1, 1], "axcodes": "LIA", "test_pairs": 2}
+
+
+def test_lpba40_keeps_its_structure_ids(tmp_path):
+    stem = "LPBA40/delineation_space/S0{k}/S0{k}.delineation"
+    names = [
+        (f"{stem}.skullstripped.nii.gz".format(k=k), f"{stem}.structure.label.nii.gz".format(k=k))
+        for k in (1, 2)
+    ]
+    place_brains(tmp_path, "lpba40", names, (21, 182))
+    manifest = prepared(BRAIN | {"source": "lpba40"}, tmp_path, tmp_path / "out", evaluation_only=True)
+    assert manifest.split("test") == ["S01", "S02"] and len(manifest.labels) == 56
+    assert set(np.unique(manifest.label_map("S01"))) == {0, 21, 182}
+
+
+def test_mindboggle_scores_aseg_structures_only_and_leaves_out_colin27(tmp_path):
+    stem = "OASIS-TRT-20_volumes/{s}/"
+    subjects = ["OASIS-TRT-20-1", "OASIS-TRT-20-2", "Colin27-1"]
+    names = [
+        (
+            f"{stem}t1weighted_brain.MNI152.nii.gz".format(s=s),
+            f"{stem}labels.DKT31.manual+aseg.MNI152.nii.gz".format(s=s),
+        )
+        for s in subjects
+    ]
+    place_brains(tmp_path, "mindboggle", names, (17, 1002))  # aseg left hippocampus; a DKT cortical label
+    manifest = prepared(BRAIN | {"source": "mindboggle"}, tmp_path, tmp_path / "out", evaluation_only=True)
+    assert manifest.split("test") == ["OASIS-TRT-20-1", "OASIS-TRT-20-2"]
+    assert set(np.unique(manifest.label_map("OASIS-TRT-20-1"))) == {0, 14}  # seg35 14 = L hippocampus
+    image = manifest.image("OASIS-TRT-20-1")
+    assert abs(np.percentile(image, 99.99) - 1) < 1e-3
+
+
+def test_adni_follows_its_evaluation_list(tmp_path):
+    place_brains(
+        tmp_path,
+        "adni",
+        [(f"FS72/{u}/norm.nii.gz", f"FS72/{u}/aseg.nii.gz") for u in ("101", "202")],
+        (2, 41),
+    )
+    (tmp_path / "adni/splits").mkdir()
+    (tmp_path / "adni/splits/test_small.csv").write_text("IMAGEUID,Group\n202,AD\n101,CN\n")
+    manifest = prepared(BRAIN | {"source": "adni"}, tmp_path, tmp_path / "out", evaluation_only=True)
+    assert manifest.split("test") == ["ADNI_202", "ADNI_101"]
+    assert set(np.unique(manifest.label_map("ADNI_101"))) == {0, 1, 20}  # L and R cerebral WM
+    image = manifest.image("ADNI_101")
+    assert image.min() == 0 and image.max() == 1  # min-max
+
+
+def test_lung250m_cases_read_their_six_column_landmarks(tmp_path):
+    root = tmp_path / "lung250m"
+    (root / "imagesTs").mkdir(parents=True)
+    (root / "landmarkTs").mkdir()
+    rng = np.random.default_rng(6)
+    for index in (1, 2):
+        image = rng.uniform(-1000, 200, (20, 20, 20)).astype(np.float32)
+        (root / f"imagesTs/case_002_{index}.nii.gz").write_bytes(nifti_bytes(image, affine((1.0, 1.0, 2.0))))
+    moving, fixed = rng.uniform(5, 15, (4, 3)), rng.uniform(5, 15, (4, 3))
+    np.savetxt(root / "landmarkTs/case_002.csv", np.hstack([moving, fixed]), delimiter=",")
+    settings = {"source": "lung250m", "shape": [32, 32, 32], "spacing": [1.5] * 3, "cases": [2]}
+    manifest = prepared(settings, tmp_path, tmp_path / "out", evaluation_only=True)
+    (pair,) = manifest.pairs
+    assert (pair["id"], pair["fixed"], pair["moving"]) == ("case_002", "case_002_2", "case_002_1")
+    points = manifest.landmarks(pair)
+    expected = np.linalg.norm((moving - fixed) * [1, 1, 2], axis=1)
+    np.testing.assert_allclose(np.linalg.norm((points[1] - points[0]) * 1.5, axis=1), expected, rtol=1e-4)
+
+
+def test_psmareg_pairs_follow_the_split_and_keep_eight_organs(tmp_path):
+    root = tmp_path / "psmareg"
+    entries = []
+    for subject in ("s1", "s2"):
+        labels = np.zeros((16, 16, 16), np.uint8)
+        labels[2:6, 2:6, 2:6], labels[8:12, 8:12, 8:12], labels[0, 0, 0] = 5, 52, 99  # liver, aorta, other
+        files = {}
+        for key in ("CT", "Follow-up 01 CT"):
+            stem = f"{subject}_{'fu' if 'Follow' in key else 'bl'}"
+            (root / "imgs").mkdir(parents=True, exist_ok=True)
+            (root / f"imgs/{stem}.nii.gz").write_bytes(nifti_bytes(np.full(labels.shape, 40.0, np.float32)))
+            (root / f"imgs/{stem}_seg.nii.gz").write_bytes(nifti_bytes(labels))
+            files |= {key: f"imgs/{stem}.nii.gz", f"{key} Label": f"imgs/{stem}_seg.nii.gz"}
+        entries.append({"subject": subject, **files})
+    (root / "PSMAReg_dataset.json").write_text(json.dumps({"training_paired": entries}))
+    (root / "dataset_split.json").write_text(json.dumps({"train": ["s1"], "val": [], "test": ["s2"]}))
+    settings = {"source": "psmareg", "shape": [16, 16, 16], "spacing": [1, 1, 1]}
+    manifest = prepared(settings, tmp_path, tmp_path / "out")
+    assert manifest.training_pairs == [("s1_baseline", "s1_followup")]
+    assert manifest.pairs == [{"id": "s2", "fixed": "s2_baseline", "moving": "s2_followup"}]
+    assert set(np.unique(manifest.label_map("s2_followup"))) == {0, 1, 7}  # liver 1, aorta 7; id 99 dropped
+    assert manifest.image("s2_baseline").max() == pytest.approx((40 + 300) / 600)  # window [-300, 300]
