@@ -27,16 +27,16 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import pickle
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from regbench.data import manifest, volumes
-from regbench.data.prepare import Recipe, Scan, place, task_grid, unpaired
+from regbench.data import volumes
+from regbench.data.prepare import Recipe, Scan, place, task_grid, unpaired, write_manifest
 from regbench.data.volumes import Volume
+from regbench.io import read_json
 
 SEG35_NAMES = [
     "cerebral WM", "cortex", "lateral ventricle", "inf. lat. ventricle", "cerebellum WM",
@@ -62,19 +62,10 @@ def _scan(sid: str, image: Path, labels: Path | None) -> Scan:
     return Scan(sid, volumes.load(image), None if labels is None else volumes.load(labels, np.int16))
 
 
-def _listing(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: dataset listing not found") from None
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not valid JSON ({err})") from None
-
-
 def oasis_scans(root: Path):
     learn2reg = root / "OASIS/OASIS_dataset.json"
     if learn2reg.exists():
-        for entry in sorted(_listing(learn2reg)["training"], key=lambda e: e["image"]):
+        for entry in sorted(read_json(learn2reg)["training"], key=lambda e: e["image"]):
             sid = Path(entry["image"]).name.removesuffix("_0000.nii.gz")
             yield _scan(sid, learn2reg.parent / entry["image"], learn2reg.parent / entry["label"])
         return
@@ -157,7 +148,7 @@ def adni_scans(root: Path):
 def lumir(settings: dict, out_dir: Path, task: str, root: Path) -> Path:
     """LUMIR: training images (unlabelled) and the validation pairs as the task's evaluation pairs."""
     folder = root / "LUMIR25"
-    listing = _listing(folder / "LUMIR25_dataset.json")
+    listing = read_json(folder / "LUMIR25_dataset.json")
     recipe = Recipe("LUMIR 2025 (Learn2Reg; OpenBHB, CC BY 4.0)", SEG35, PERCENTILE, ASEG_TO_SEG35)
     training = sorted(entry["image"] for entry in listing.get("training", []))[: settings.get("subjects")]
     evaluation = listing.get("validation", [])[: settings.get("test_pairs")]
@@ -184,9 +175,7 @@ def lumir(settings: dict, out_dir: Path, task: str, root: Path) -> Path:
                 "moving": add(entry["moving"], "test"),
             }
         )
-    return manifest.write(
-        out_dir, task, settings["spacing"], SEG35, subjects, splits, pairs, recipe.source, settings["shape"]
-    )
+    return write_manifest(out_dir, task, settings, recipe, subjects, splits, pairs)
 
 
 def prepare(

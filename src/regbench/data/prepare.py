@@ -93,6 +93,24 @@ def place(out_dir: Path, scan: Scan, recipe: Recipe, affine: np.ndarray, setting
     return manifest.write_subject(out_dir, scan.id, array, labels, settings["spacing"])
 
 
+def write_manifest(
+    out_dir, task: str, settings: dict, recipe: Recipe, subjects, splits, pairs, **extra
+) -> Path:
+    """Write the manifest of ``subjects`` prepared on the grid of ``settings`` by ``recipe``."""
+    return manifest.write(
+        out_dir,
+        task,
+        settings["spacing"],
+        recipe.labels,
+        subjects,
+        splits,
+        pairs,
+        recipe.source,
+        settings["shape"],
+        **extra,
+    )
+
+
 def unpaired(
     scans, recipe: Recipe, settings: dict, seed: int, out_dir, task: str, evaluation_only: bool
 ) -> Path:
@@ -116,17 +134,7 @@ def unpaired(
         {"id": pid, "fixed": fixed, "moving": moving}
         for pid, fixed, moving in test_pairs(splits["test"], settings["test_pairs"], seed)
     ]
-    return manifest.write(
-        out_dir,
-        task,
-        settings["spacing"],
-        recipe.labels,
-        subjects,
-        splits,
-        pairs,
-        recipe.source,
-        settings["shape"],
-    )
+    return write_manifest(out_dir, task, settings, recipe, subjects, splits, pairs)
 
 
 def paired(
@@ -158,15 +166,5 @@ def paired(
         pairs.append(pair)
     if not pairs or not (training or evaluation_only):
         raise ValueError(f"{recipe.source}: {len(training)} training and {len(pairs)} evaluation cases found")
-    return manifest.write(
-        out_dir,
-        task,
-        settings["spacing"],
-        recipe.labels,
-        subjects,
-        splits,
-        pairs,
-        recipe.source,
-        settings["shape"],
-        **({"training_pairs": training} if training else {}),
-    )
+    extra = {"training_pairs": training} if training else {}
+    return write_manifest(out_dir, task, settings, recipe, subjects, splits, pairs, **extra)
