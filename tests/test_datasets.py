@@ -307,6 +307,57 @@ def test_mrct_pairs_are_prealigned_by_organ_centroids(server, tmp_path):
     assert mr_image.max() == 1  # MR scaled by its 99.9th percentile, clipped
 
 
+# --- abdomen: AbdomenCTCT (inter-subject, listed pairs) ----------------------------------------------
+
+
+def ctct_archive(val_cases=((1, 4), (1, 5), (4, 5))) -> bytes:
+    rng, members, training = np.random.default_rng(7), {}, []
+    for case in range(1, 6):
+        name = f"AbdomenCTCT_{case:04d}_0000.nii.gz"
+        labels = np.zeros((20, 16, 24), np.uint8)
+        labels[blob(labels.shape, (6 + case, 8, 10), 3)], labels[14:18, 4:12, 2:6] = 6, 13  # liver; L adrenal
+        image = np.where(labels > 0, 300.0, -1000.0) + rng.uniform(-20, 20, labels.shape)
+        members[f"AbdomenCTCT/imagesTr/{name}"] = nifti_bytes(image.astype(np.float32), affine((2, 2, 2)))
+        members[f"AbdomenCTCT/labelsTr/{name}"] = nifti_bytes(labels, affine((2, 2, 2)))
+        training.append({"image": f"./imagesTr/{name}", "label": f"./labelsTr/{name}"})
+    pairs = [
+        {
+            "fixed": f"./imagesTr/AbdomenCTCT_{f:04d}_0000.nii.gz",
+            "moving": f"./imagesTr/AbdomenCTCT_{m:04d}_0000.nii.gz",
+        }
+        for f, m in val_cases
+    ]
+    listing = {"name": "AbdomenCTCT", "training": training, "registration_val": pairs}
+    members["AbdomenCTCT/AbdomenCTCT_dataset.json"] = json.dumps(listing).encode()
+    return zip_bytes(members)
+
+
+def test_ctct_evaluates_its_validation_pairs_and_trains_on_the_other_cases(server, tmp_path):
+    root = fetched(server, tmp_path / "data", "abdomen_ctct", ctct_archive())
+    settings = {"source": "abdomen_ctct", "shape": [24, 16, 24], "spacing": [2, 2, 2], "test_pairs": 2}
+    manifest = prepared(settings, root, tmp_path / "out")
+    assert manifest.pairs == [
+        {"id": "pair-000", "fixed": "AbdomenCTCT_0001", "moving": "AbdomenCTCT_0004"},
+        {"id": "pair-001", "fixed": "AbdomenCTCT_0001", "moving": "AbdomenCTCT_0005"},
+    ]
+    assert manifest.split("test") == ["AbdomenCTCT_0001", "AbdomenCTCT_0004", "AbdomenCTCT_0005"]
+    assert manifest.split("train") == ["AbdomenCTCT_0002", "AbdomenCTCT_0003"]  # no evaluated case
+    assert manifest.labels[6] == "liver" and manifest.labels[13] == "left adrenal gland"
+    assert set(np.unique(manifest.label_map("AbdomenCTCT_0002"))) == {0, 6, 13}
+    image = manifest.image("AbdomenCTCT_0002")
+    assert image.shape == (24, 16, 24) and image.min() == 0 and image.max() == 1  # window [-300, 300]
+
+
+def test_ctct_listing_without_training_cases_is_refused_before_any_work(server, tmp_path):
+    every_case = ((1, 2), (3, 4), (5, 1))
+    root = fetched(server, tmp_path / "data", "abdomen_ctct", ctct_archive(every_case))
+    settings = {"source": "abdomen_ctct", "shape": [24, 16, 24], "spacing": [2, 2, 2]}
+    message = r"AbdomenCTCT_dataset\.json: 0 training images \(outside the evaluation pairs\)"
+    with pytest.raises(ValueError, match=message):
+        prepared(settings, root, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
 # --- every family: bad downloads leave nothing behind -----------------------------------------------
 
 

@@ -19,7 +19,7 @@ EVALUATION = "/eval/"
 NEEDS = {
     "demo": ("subjects", "test_pairs"),
     "hippocampus": ("subjects", "test_pairs", "spacing"),
-    "lumir": ("spacing",),
+    **dict.fromkeys(["lumir", "abdomen_ctct"], ("spacing",)),
     **dict.fromkeys(["oasis", "ixi", "lpba40", "mindboggle", "adni"], ("test_pairs", "spacing")),
     **dict.fromkeys(["nlst", "acdc", "abdomen_mrct"], ("train_cases", "test_cases", "spacing")),
     **dict.fromkeys(["lung250m", "mnms", "psmareg"], ("spacing",)),

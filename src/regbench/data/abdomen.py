@@ -1,4 +1,5 @@
-"""Abdomen, intra-patient 3D: MR → CT (Learn2Reg AbdomenMRCT) and CT follow-up → baseline (PSMAReg).
+"""Abdomen CT and MR, 3D: MR → CT (Learn2Reg AbdomenMRCT), CT follow-up → baseline (PSMAReg), both
+intra-patient, and inter-subject CT (Learn2Reg AbdomenCTCT).
 
 AbdomenMRCT (§4.4 of the reference notes): case ``i`` is ``AbdomenMRCT_{i:04d}_0000`` (MR, moving)
 and ``_0001`` (CT, fixed), in ``imagesTr``/``labelsTr`` (1 liver, 2 spleen, 3 right kidney, 4 left
@@ -13,6 +14,13 @@ PSMAReg (CT–CT): ``PSMAReg_dataset.json`` ``training_paired`` entries (``subje
 (160×128×160); the subjects of ``dataset_split.json`` (``train`` / ``test``). Follow-up (moving) →
 baseline (fixed); window [-300, 300]; the 8 TotalSegmentator organs 5 liver, 1 spleen, 2 right
 kidney, 3 left kidney, 6 stomach, 7 pancreas, 52 aorta, 63 inferior vena cava → 1–8.
+
+AbdomenCTCT (CT–CT inter-subject; public, scripted; not used by the paper, a stand-in for the
+gated PSMAReg): ``AbdomenCTCT/AbdomenCTCT_dataset.json`` lists ``training`` images (cases 1–30,
+labels in ``labelsTr/``, 192×160×256 at 2 mm, already affinely aligned by Learn2Reg) and the 45
+``registration_val`` pairs, which are the evaluation pairs (ID'd ``pair-000``…); their 10 cases are
+the test subjects and the other 20 the training subjects. Window [-300, 300] as the CT–CT task's;
+the 13 organ labels are kept (1 spleen … 13 left adrenal gland).
 """
 
 from __future__ import annotations
@@ -25,7 +33,8 @@ from scipy import ndimage
 
 from regbench.data import volumes
 from regbench.data.cases import case_numbers
-from regbench.data.prepare import Case, Recipe, Scan, paired
+from regbench.data.prepare import Case, Recipe, Scan, listed, listed_id, paired
+from regbench.io import read_json
 
 MRCT_LABELS = {1: "liver", 2: "spleen", 3: "right kidney", 4: "left kidney"}
 TOTALSEGMENTATOR_TO_MRCT = {5: 1, 1: 2, 2: 3, 3: 4}
@@ -33,6 +42,16 @@ CTCT_IDS = [5, 1, 2, 3, 6, 7, 52, 63]
 CTCT_LABELS = dict(
     enumerate(["liver", "spleen", "right kidney", "left kidney", "stomach", "pancreas", "aorta", "IVC"], 1)
 )
+
+
+CTCT_L2R_LABELS = dict(
+    enumerate(
+        ["spleen", "right kidney", "left kidney", "gall bladder", "oesophagus", "liver", "stomach", "aorta",
+         "IVC", "portal and splenic vein", "pancreas", "right adrenal gland", "left adrenal gland"],
+        1,
+    )
+)  # fmt: skip
+CT_WINDOW = {"window": [-300, 300]}
 
 
 def centroid_shift(fixed: Scan, moving: Scan) -> np.ndarray:
@@ -97,13 +116,31 @@ def psmareg_cases(root: Path):
         yield Case(subject, scans[0], scans[1], roles[subject])
 
 
+def abdomen_ctct(settings: dict, out_dir, task: str, root: Path) -> Path:
+    """AbdomenCTCT: the listed training images and the validation pairs as the evaluation pairs."""
+    folder = root / "AbdomenCTCT"
+    listing_path = folder / "AbdomenCTCT_dataset.json"
+    listing = read_json(listing_path)
+    recipe = Recipe("Learn2Reg AbdomenCTCT (BTCV terms)", CTCT_L2R_LABELS, CT_WINDOW)
+    training = sorted(entry["image"] for entry in listing.get("training", []))
+    pairs = [(e["fixed"], e["moving"]) for e in listing.get("registration_val", [])]
+
+    def load(relative: str, test: bool) -> Scan:
+        labels = folder / "labelsTr" / Path(relative).name
+        return Scan(listed_id(relative), volumes.load(folder / relative), volumes.load(labels, np.int16))
+
+    return listed(listing_path, training, pairs, load, recipe, settings, out_dir, task)
+
+
 def prepare(
     source: str, settings: dict, seed: int, out_dir, task: str, source_dir, evaluation_only: bool
 ) -> Path:
     root = Path(source_dir)
+    if source == "abdomen_ctct":
+        return abdomen_ctct(settings, out_dir, task, root)
     if source == "abdomen_mrct":
         recipe = Recipe("Learn2Reg AbdomenMRCT (per-source terms in the archive)", MRCT_LABELS)
         cases = mrct_cases(root / "AbdomenMRCT", settings)
         return paired(cases, recipe, settings, out_dir, task, evaluation_only, prealign=centroid_shift)
-    recipe = Recipe("PSMAReg (Learn2Reg 2026 terms)", CTCT_LABELS, {"window": [-300, 300]})
+    recipe = Recipe("PSMAReg (Learn2Reg 2026 terms)", CTCT_LABELS, CT_WINDOW)
     return paired(psmareg_cases(root), recipe, settings, out_dir, task, evaluation_only)

@@ -31,10 +31,9 @@ import pickle
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from regbench.data import volumes
-from regbench.data.prepare import Recipe, Scan, place, task_grid, unpaired, write_manifest
+from regbench.data.prepare import Recipe, Scan, listed, listed_id, unpaired
 from regbench.data.volumes import Volume
 from regbench.io import read_json
 
@@ -148,34 +147,17 @@ def adni_scans(root: Path):
 def lumir(settings: dict, out_dir: Path, task: str, root: Path) -> Path:
     """LUMIR: training images (unlabelled) and the validation pairs as the task's evaluation pairs."""
     folder = root / "LUMIR25"
-    listing = read_json(folder / "LUMIR25_dataset.json")
+    listing_path = folder / "LUMIR25_dataset.json"
+    listing = read_json(listing_path)
     recipe = Recipe("LUMIR 2025 (Learn2Reg; OpenBHB, CC BY 4.0)", SEG35, PERCENTILE, ASEG_TO_SEG35)
     training = sorted(entry["image"] for entry in listing.get("training", []))[: settings.get("subjects")]
-    evaluation = listing.get("validation", [])[: settings.get("test_pairs")]
-    if len(training) < 2 or not evaluation:
-        raise ValueError(f"{folder / 'LUMIR25_dataset.json'}: needs 'training' images and 'validation' pairs")
-    out_dir, subjects, splits, pairs = Path(out_dir), {}, {"train": [], "val": [], "test": []}, []
+    pairs = [(e["fixed"], e["moving"]) for e in listing.get("validation", [])]
 
-    def add(relative: str, split: str) -> str:
-        sid = Path(relative).name.removesuffix("_0000.nii.gz")
-        if sid not in subjects:
-            labels = folder / "labelsVal" / Path(relative).name
-            scan = _scan(sid, folder / relative, labels if split == "test" and labels.exists() else None)
-            subjects[sid] = place(out_dir, scan, recipe, task_grid(settings, scan), settings)
-            splits[split].append(sid)
-        return sid
+    def load(relative: str, test: bool) -> Scan:
+        labels = folder / "labelsVal" / Path(relative).name
+        return _scan(listed_id(relative), folder / relative, labels if test and labels.exists() else None)
 
-    for relative in tqdm(training, desc="LUMIR training images", unit="image"):
-        add(relative, "train")
-    for k, entry in enumerate(tqdm(evaluation, desc="LUMIR validation pairs", unit="pair")):
-        pairs.append(
-            {
-                "id": f"pair-{k:03d}",
-                "fixed": add(entry["fixed"], "test"),
-                "moving": add(entry["moving"], "test"),
-            }
-        )
-    return write_manifest(out_dir, task, settings, recipe, subjects, splits, pairs)
+    return listed(listing_path, training, pairs, load, recipe, settings, out_dir, task)
 
 
 def prepare(

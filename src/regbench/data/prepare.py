@@ -2,11 +2,14 @@
 
 A dataset module lists its scans (:class:`Scan`) and states its :class:`Recipe` (intensity rule,
 label renumbering, orientation); this module puts every scan on the task grid and writes the
-manifest. Two designs:
+manifest. Three designs:
 
 - :func:`unpaired`: inter-subject registration. Every scan is centred on its own grid; subjects
   are split train / val / test (or all test, for an evaluation set) and the evaluation pairs are
   drawn among the test subjects with the seed.
+- :func:`listed`: inter-subject, where the dataset's listing names the training images and the
+  evaluation pairs (Learn2Reg's LUMIR and AbdomenCTCT): the pairs' subjects are the test split,
+  and a training image that is also in a pair is left out of training.
 - :func:`paired`: intra-patient registration (lung, cardiac, follow-up CT). The moving scan is
   resampled on its fixed scan's grid, so that their relative position is kept (optionally moved
   by a pre-alignment); training pairs are the training cases' (fixed, moving) scans, evaluation
@@ -135,6 +138,52 @@ def unpaired(
         for pid, fixed, moving in test_pairs(splits["test"], settings["test_pairs"], seed)
     ]
     return write_manifest(out_dir, task, settings, recipe, subjects, splits, pairs)
+
+
+def listed_id(relative: str) -> str:
+    """A subject id from a Learn2Reg file name: ``./imagesTr/X_0001_0000.nii.gz`` → ``X_0001``
+    (a second modality or time point, ``_0001``, keeps its suffix)."""
+    return Path(relative).name.removesuffix(".nii.gz").removesuffix("_0000")
+
+
+def listed(
+    listing: Path,
+    training: list[str],
+    pairs: list[tuple[str, str]],
+    load,
+    recipe: Recipe,
+    settings: dict,
+    out_dir,
+    task: str,
+) -> Path:
+    """Prepare a dataset whose ``listing`` file names its ``training`` images and its evaluation
+    ``pairs`` ((fixed, moving) paths; the first ``settings['test_pairs']`` when set);
+    ``load(relative, test)`` gives the :class:`Scan` of a path."""
+    out_dir, pairs = Path(out_dir), pairs[: settings.get("test_pairs")]
+    subjects, splits = {}, {"train": [], "val": [], "test": []}
+    evaluated = {listed_id(path) for pair in pairs for path in pair}
+    training = [relative for relative in training if listed_id(relative) not in evaluated]
+    if len(training) < 2 or not pairs:
+        raise ValueError(
+            f"{listing}: {len(training)} training images (outside the evaluation pairs) and "
+            f"{len(pairs)} evaluation pairs; at least 2 and 1 are needed"
+        )
+
+    def add(relative: str, split: str) -> str:
+        sid = listed_id(relative)
+        if sid not in subjects:
+            scan = load(relative, split == "test")
+            subjects[sid] = place(out_dir, scan, recipe, task_grid(settings, scan), settings)
+            splits[split].append(sid)
+        return sid
+
+    for relative in tqdm(training, desc=f"{task} training images", unit="image"):
+        add(relative, "train")
+    entries = [
+        {"id": f"pair-{k:03d}", "fixed": add(fixed, "test"), "moving": add(moving, "test")}
+        for k, (fixed, moving) in enumerate(tqdm(pairs, desc=f"{task} evaluation pairs", unit="pair"))
+    ]
+    return write_manifest(out_dir, task, settings, recipe, subjects, splits, entries)
 
 
 def paired(

@@ -15,10 +15,8 @@ FAMILIES = {
     **dict.fromkeys(["lumir", "oasis", "ixi", "lpba40", "mindboggle", "adni"], brain),
     **dict.fromkeys(["nlst", "lung250m"], lung),
     **dict.fromkeys(["acdc", "mnms"], cardiac),
-    **dict.fromkeys(["abdomen_mrct", "psmareg"], abdomen),
+    **dict.fromkeys(["abdomen_mrct", "abdomen_ctct", "psmareg"], abdomen),
 }
-#: sources whose evaluation pairs are fixed by the dataset (one per case or slice), not drawn
-PAIRED = ("nlst", "lung250m", "acdc", "mnms", "abdomen_mrct", "psmareg", "lumir")
 
 
 def prepare(
