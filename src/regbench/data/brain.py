@@ -65,7 +65,7 @@ def oasis_scans(root: Path):
     learn2reg = root / "OASIS/OASIS_dataset.json"
     if learn2reg.exists():
         for entry in sorted(read_json(learn2reg)["training"], key=lambda e: e["image"]):
-            sid = Path(entry["image"]).name.removesuffix("_0000.nii.gz")
+            sid = listed_id(entry["image"])
             yield _scan(sid, learn2reg.parent / entry["image"], learn2reg.parent / entry["label"])
         return
     folders = sorted(p.parent for p in root.glob("OASIS_OAS1_*/aligned_norm.nii.gz"))
