@@ -96,6 +96,8 @@ def test_paper_table_groups_bold_markers_and_nan_note():
     pairs = pair_table({"cnn": 0.0, "cnn-DWP": 0.05, "swin": -0.03, "identity": -0.3})
     pairs["dice_nan"] = 0
     pairs.loc[pairs["method"] == "swin", "dice_nan"] = 1
+    pairs["lost_labels"] = 0.0
+    pairs.loc[(pairs["method"] == "identity") & (pairs["pair_id"] == "p0"), "lost_labels"] = 2
     comparison = stats.compare(pairs)
     table = tables.summary(pairs, comparison)
     assert list(table["method"]) == ["identity", "cnn", "swin", "cnn-DWP"]
@@ -110,6 +112,8 @@ def test_paper_table_groups_bold_markers_and_nan_note():
     assert "**" in row and "↑" in row  # best learned Dice and lowest HD95, significantly better
     assert "↓" in next(line for line in text.splitlines() if line.startswith("| swin"))
     assert "Dice 24 (swin)" in text  # 12 pairs × 2 seeds with one empty label each
+    # 2 structures lost on one pair, in each of 2 seeds
+    assert "Structures lost by registration" in text and "identity 4" in text and "cnn 0" not in text
     latex = tables.latex(table)
     assert r"\textbf{" in latex and r"$^{\uparrow}$" in latex and r"\emph{Baseline}" in latex
     assert "±" not in latex and "_" not in latex.replace(r"\_", "")

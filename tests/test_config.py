@@ -102,6 +102,16 @@ def test_stressed_sets_are_named_counted_and_checked():
         study.check(config)
 
 
+def test_the_primary_hd95_must_be_the_protocols():
+    config = _config()
+    evaluation = config["task_settings"]["tiny"]["evaluation"]
+    evaluation |= {"protocol": "learn2reg", "primary_metric": "hd95"}
+    with pytest.raises(study.ConfigError, match="learn2reg protocol measures HD95 as 'hd95_voxels'"):
+        study.check(config)
+    evaluation["primary_metric"] = "hd95_voxels"
+    study.check(config)
+
+
 def test_a_replacement_data_url_needs_a_checksum():
     config = _config()
     config["task_settings"]["tiny"]["data"]["url"] = "https://mirror.example.org/Task04_Hippocampus.tar"

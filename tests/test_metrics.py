@@ -74,10 +74,16 @@ def test_hd95_of_shifted_square_is_the_shift_in_mm():
     assert hd95_per_label(a, b, [1], (2.0, 1.0))[1] == pytest.approx(6.0)
 
 
-def test_hd95_is_nan_when_a_label_is_missing():
-    a = np.zeros((10, 10), np.int16)
+def test_a_lost_label_is_a_failure_and_a_label_in_neither_map_is_nan():
+    a = np.zeros((10, 13), np.int16)
     a[2:5, 2:5] = 1
-    assert np.isnan(hd95_per_label(a, np.zeros_like(a), [1], (1, 1))[1])
+    lost = surface_metrics_per_label(a, np.zeros_like(a), [1, 2], (2.0, 1.0), tolerance_mm=1.0)
+    diagonal = np.hypot(9 * 2.0, 12 * 1.0)  # between the centres of opposite corner voxels, mm
+    assert lost["hd95"][1] == lost["assd"][1] == pytest.approx(diagonal) and lost["nsd"][1] == 0
+    made_up = surface_metrics_per_label(np.zeros_like(a), a, [1], (2.0, 1.0), tolerance_mm=1.0)
+    assert made_up["hd95"][1] == pytest.approx(diagonal) and made_up["nsd"][1] == 0
+    assert all(np.isnan(lost[metric][2]) for metric in ("hd95", "assd", "nsd"))
+    assert dice_per_label(a, np.zeros_like(a), [1])[1] == 0
 
 
 def test_jacobian_of_affine_field_and_of_a_fold():
@@ -136,9 +142,10 @@ def test_jacobian_determinant_equals_linalg_det(shape):
     np.testing.assert_allclose(jacobian_determinant(disp), np.linalg.det(matrices), atol=1e-10)
 
 
-def brute_force_ndv(disp, mask):
+def brute_force_ndv(disp, mask, odd_owner=(0, 0, 0)):
     """NDV by looping over cells and listing every simplex's vertices; orientation from the
-    undeformed simplex, so no sign convention is shared with the implementation."""
+    undeformed simplex, so no sign convention is shared with the implementation. The odd central
+    tetrahedron is charged to the cell's corner ``odd_owner``."""
     ndim, shape = disp.shape[0], disp.shape[1:]
     phi = disp + np.stack(np.meshgrid(*map(np.arange, shape), indexing="ij"))
     if ndim == 2:
@@ -151,7 +158,7 @@ def brute_force_ndv(disp, mask):
         charged = [s[0] for s in divisions]
     else:
         even, odd = [(0, 0, 0), (1, 1, 0), (1, 0, 1), (0, 1, 1)], [(1, 0, 0), (0, 1, 0), (0, 0, 1), (1, 1, 1)]
-        divisions, charged = [even, odd], [(0, 0, 0), (0, 0, 0)]
+        divisions, charged = [even, odd], [(0, 0, 0), odd_owner]
         for corner in np.ndindex(2, 2, 2):
             neighbours = [tuple(c ^ (axis == k) for k, c in enumerate(corner)) for axis in range(3)]
             divisions.append([corner, *neighbours])

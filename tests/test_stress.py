@@ -114,6 +114,7 @@ def test_landmarks_are_scored_and_follow_the_stress(tiny_manifest, tmp_path):
     path = with_landmarks(tiny_manifest)
     manifest = Manifest.load(path)
     settings = {
+        "protocol": "regbench",
         "nsd_tolerance_mm": 2.0,
         "sdlogj": "textbook",
         "jacobian_mask": "grid",

@@ -99,6 +99,14 @@ def check(config: dict) -> None:
             raise ConfigError(
                 f"config key 'task_settings.{task}.training.swin_window': {window} needs {dims} entries"
             )
+        evaluation = settings.get("evaluation", {})  # schema defaults: regbench, dice
+        protocol, primary = evaluation.get("protocol", "regbench"), evaluation.get("primary_metric")
+        hd95 = "hd95_voxels" if protocol == "learn2reg" else "hd95"
+        if primary in {"hd95", "hd95_voxels"} - {hd95}:
+            raise ConfigError(
+                f"config key 'task_settings.{task}.evaluation.primary_metric': the {protocol} protocol "
+                f"measures HD95 as {hd95!r}, not {primary!r}"
+            )
         stress = settings["stress"]
         count = pair_count(config, task)
         if stress["modes"] and count is not None and stress["cases"] > count:

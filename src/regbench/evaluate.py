@@ -6,18 +6,30 @@ Output rows (long format, one per pair × label × metric; pair-level metrics ha
 
 Label-warping rule, used for every label metric: the moving label map is warped with
 nearest-neighbour interpolation by the displacement (zero outside the field of view).
-Metrics: ``dice``, ``hd95`` and ``assd`` (mm) and ``nsd`` (at the task's ``nsd_tolerance_mm``)
-per label, NaN where a label is empty (never 0); ``sdlogj`` (textbook, or the Learn2Reg "+3" form
-with ``sdlogj: learn2reg``) over the whole grid; ``nonpositive_jacobian_pct`` (central differences)
-and ``ndv_pct`` (non-diffeomorphic volume, digital-diffeomorphism simplices), both in % of the
-task's ``jacobian_mask``: the whole grid, or the fixed foreground (label map > 0); where the true
-displacement is known, the endpoint error in mm: ``epe_mm`` and ``epe_p95_mm`` (mean, 95th
-percentile) on the fixed foreground, ``epe_all_mm`` and ``epe_all_p95_mm`` on the whole grid;
-``tre_mm`` and ``tre_p95_mm`` (mean, 95th percentile over the landmarks, mm) where the pair
-has landmarks (the displacement sampled at the fixed landmarks); the task's
-``intensity_metrics`` (``psnr``, ``ssim``, ``mae``) between the fixed and the bilinearly warped
-moving image. Runtime and peak memory per pair go to a separate table, so the metrics are
-reproducible to the byte.
+
+Empty labels, per pair and label, in both protocols:
+
+- absent from the fixed or from the moving map: nothing to register, so every label metric is NaN
+  (not scored; the tables count these);
+- present in both but absent after warping (registration lost the structure): a failure, never
+  dropped: Dice 0, NSD 0, HD95 and ASSD the grid's diagonal (the largest distance in it), and
+  the pair's ``lost_labels`` counts it.
+
+``evaluation.protocol: regbench`` (default): ``dice``; ``hd95`` and ``assd`` (mm) and ``nsd`` (at
+the task's ``nsd_tolerance_mm``) from boundary voxels, as MONAI defines them; ``sdlogj``
+(textbook, or the Learn2Reg "+3" form with ``sdlogj: learn2reg``) over the whole grid;
+``nonpositive_jacobian_pct`` (central differences) and ``ndv_pct`` (non-diffeomorphic volume,
+digital-diffeomorphism simplices), both in % of the task's ``jacobian_mask``: the whole grid, or
+the fixed foreground (label map > 0); ``tre_mm`` and ``tre_p95_mm`` (mean, 95th percentile over
+the landmarks, mm) where the pair has landmarks (the displacement sampled linearly at the fixed
+landmarks). ``evaluation.protocol: learn2reg``: the same names as the challenges compute them
+(:mod:`regbench.metrics.learn2reg`), HD95 in voxels as ``hd95_voxels``.
+
+In both: where the true displacement is known, the endpoint error in mm: ``epe_mm`` and
+``epe_p95_mm`` (mean, 95th percentile) on the fixed foreground, ``epe_all_mm`` and
+``epe_all_p95_mm`` on the whole grid; the task's ``intensity_metrics`` (``psnr``, ``ssim``,
+``mae``) between the fixed and the bilinearly warped moving image. Runtime and peak memory per
+pair go to a separate table, so the metrics are reproducible to the byte.
 """
 
 from __future__ import annotations
@@ -32,8 +44,10 @@ from tqdm import tqdm
 from regbench import metrics
 from regbench.data.manifest import Manifest
 from regbench.io import FieldStore, atomic_path, write_csv
+from regbench.metrics import learn2reg as learn2reg_metrics
 from regbench.models.fields import warp
 
+NAN = float("nan")
 COLUMNS = ["task", "method", "seed", "pair_id", "fixed", "moving", "label", "metric", "value"]
 
 
@@ -49,21 +63,33 @@ def pair_metrics(
     """``(label name, metric, value)`` for one pair, with a task's ``evaluation`` settings
     (defaults in the config schema)."""
     names = manifest.labels
-    fixed = manifest.label_map(pair["fixed"])
-    warped = np.rint(warp_array(manifest.label_map(pair["moving"]), disp, "nearest")).astype(np.int16)
-    rows = []
-    surface = metrics.surface_metrics_per_label(
+    learn2reg = settings["protocol"] == "learn2reg"
+    fixed, moving = manifest.label_map(pair["fixed"]), manifest.label_map(pair["moving"])
+    warped = np.rint(warp_array(moving, disp, "nearest")).astype(np.int16)
+    surface = (learn2reg_metrics if learn2reg else metrics).surface_metrics_per_label(
         fixed, warped, names, manifest.spacing, settings["nsd_tolerance_mm"]
     )
+    scored = set(np.unique(fixed).tolist()) & set(np.unique(moving).tolist())
+    rows = []
     for metric, values in {"dice": metrics.dice_per_label(fixed, warped, names), **surface}.items():
-        rows += [(names[label], metric, value) for label, value in values.items()]
+        rows += [(names[label], metric, value if label in scored else NAN) for label, value in values.items()]
+    lost = scored - set(np.unique(warped).tolist())
+    rows.append(("", "lost_labels", float(len(lost & set(names)))))
     det = metrics.jacobian_determinant(disp)
-    mask = fixed > 0 if settings["jacobian_mask"] == "foreground" else None
-    rows += [
-        ("", "sdlogj", metrics.sdlogj(det, settings["sdlogj"])),
-        ("", "nonpositive_jacobian_pct", metrics.nonpositive_percent(det, mask)),
-        ("", "ndv_pct", metrics.non_diffeomorphic_volume(disp, mask)),
-    ]
+    if learn2reg:
+        mask = fixed > 0 if settings["masked"] else None
+        rows += [
+            ("", name, value) for name, value in learn2reg_metrics.jacobian_statistics(det, mask).items()
+        ]
+        moving_image = manifest.image(pair["moving"])
+        rows.append(("", "ndv_pct", learn2reg_metrics.non_diffeomorphic_volume_lumir(disp, moving_image)))
+    else:
+        mask = fixed > 0 if settings["jacobian_mask"] == "foreground" else None
+        rows += [
+            ("", "sdlogj", metrics.sdlogj(det, settings["sdlogj"])),
+            ("", "nonpositive_jacobian_pct", metrics.nonpositive_percent(det, mask)),
+            ("", "ndv_pct", metrics.non_diffeomorphic_volume(disp, mask)),
+        ]
     if settings["intensity_metrics"]:
         warped_image = warp_array(manifest.image(pair["moving"]), disp, "bilinear")
         measured = metrics.intensity_metrics(
@@ -72,7 +98,8 @@ def pair_metrics(
         rows += [("", name, value) for name, value in measured.items()]
     landmarks = manifest.landmarks(pair)
     if landmarks is not None:
-        errors = metrics.target_registration_error(disp, *landmarks, manifest.spacing)
+        tre = (learn2reg_metrics if learn2reg else metrics).target_registration_error
+        errors = tre(disp, *landmarks, manifest.spacing)
         rows += [("", "tre_mm", float(errors.mean())), ("", "tre_p95_mm", float(np.percentile(errors, 95)))]
     truth = manifest.true_displacement(pair)
     if truth is not None:

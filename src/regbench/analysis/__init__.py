@@ -16,8 +16,10 @@ class Metric(NamedTuple):
 METRICS = {
     "dice": Metric("Dice", 3, 1),
     "hd95": Metric("HD95 (mm)", 2, -1),
+    "hd95_voxels": Metric("HD95 (voxels)", 2, -1),
     "assd": Metric("ASSD (mm)", 2, -1),
     "nsd": Metric("NSD", 3, 1),
+    "lost_labels": Metric("Lost labels", 2, -1, False),
     "tre_mm": Metric("TRE (mm)", 2, -1),
     "tre_p95_mm": Metric("TRE p95 (mm)", 2, -1, False),
     "epe_mm": Metric("EPE (mm)", 2, -1),

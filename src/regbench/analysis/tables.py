@@ -4,8 +4,9 @@ The table has one row per method in row groups (reference methods, the baseline,
 backbones, registration-specific designs, backbones with designs) and one column per metric:
 mean ± std over pairs (and seeds). The best learned method per column is bold; a marker says the
 method differs from the baseline significantly (paired Wilcoxon, Holm-corrected): ↑ better,
-↓ worse. Label metrics are averaged over labels within a pair first, skipping labels that are
-empty in either map; how many were skipped is noted under the table.
+↓ worse. Label metrics are averaged over labels within a pair first, skipping the labels that
+were not scored (absent from the fixed or the moving map); how many were skipped, and how many
+structures registration lost (scored as failures), is noted under the table.
 """
 
 from __future__ import annotations
@@ -104,6 +105,8 @@ def summary(pairs: pd.DataFrame, comparison: pd.DataFrame, baseline: str = "cnn"
                 record[f"{metric}_std"] = group[metric].std(ddof=1)
                 if f"{metric}_nan" in group:
                     record[f"{metric}_nan"] = int(group[f"{metric}_nan"].sum())
+        if "lost_labels" in group:
+            record["lost_labels_total"] = int(group["lost_labels"].sum())
         records.append(record)
     table = pd.DataFrame(records)
     if not comparison.empty:
@@ -167,7 +170,21 @@ def _nan_note(table: pd.DataFrame) -> str:
         for _, row in table.iterrows()
         if row.get(f"{m}_nan", 0) > 0
     ]
-    return "Labels skipped as empty (NaN): " + ", ".join(notes) if notes else ""
+    return "Labels not scored (absent from the fixed or moving map): " + ", ".join(notes) if notes else ""
+
+
+def _lost_note(table: pd.DataFrame) -> str:
+    notes = [
+        f"{row['method']} {int(row['lost_labels_total'])}"
+        for _, row in table.iterrows()
+        if row.get("lost_labels_total", 0) > 0
+    ]
+    if not notes:
+        return ""
+    return (
+        "Structures lost by registration, scored as failures (Dice 0, NSD 0, HD95 and ASSD the grid "
+        "diagonal): " + ", ".join(notes)
+    )
 
 
 def markdown(table: pd.DataFrame, baseline: str = "cnn") -> str:
@@ -187,6 +204,7 @@ def markdown(table: pd.DataFrame, baseline: str = "cnn") -> str:
             f"Mean ± std over pairs (and seeds). Bold: best learned method. ↑/↓: significantly better/"
             f"worse than {baseline} (paired Wilcoxon signed-rank, Holm-corrected, per metric).",
             _nan_note(part),
+            _lost_note(part),
         ]
         out += lines + [""] + [n for n in notes if n] + [""]
     return "\n".join(out)

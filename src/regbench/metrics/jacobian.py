@@ -58,7 +58,9 @@ def _det3(a, b, c) -> np.ndarray:
     )
 
 
-def non_diffeomorphic_volume(disp: np.ndarray, mask: np.ndarray | None = None) -> float:
+def non_diffeomorphic_volume(
+    disp: np.ndarray, mask: np.ndarray | None = None, odd_tetrahedron_at_last_corner: bool = False
+) -> float:
     """Non-diffeomorphic volume (area in 2D) in % of the mask (default: the whole grid).
 
     The digital-diffeomorphism criterion of Liu et al. (IJCV 2024): the deformation
@@ -68,7 +70,9 @@ def non_diffeomorphic_volume(disp: np.ndarray, mask: np.ndarray | None = None) -
     the total volume of the simplices that ``φ`` turns inside out, averaged over the two divisions,
     in voxels: ``½ Σ max(−signed volume, 0)``. A corner simplex is the one-sided finite-difference
     Jacobian at its corner voxel (all 2ⁿ sign combinations occur), so it is charged to that voxel;
-    a central tetrahedron is charged to its cell's first voxel. ``mask`` selects voxels.
+    a central tetrahedron is charged to its cell's first voxel, or, with
+    ``odd_tetrahedron_at_last_corner`` (LUMIR's evaluator), the odd one to its last voxel. The
+    total is the same; only which voxels ``mask`` keeps differs.
     """
     ndim = disp.shape[0]
     if ndim not in (2, 3):
@@ -81,7 +85,12 @@ def non_diffeomorphic_volume(disp: np.ndarray, mask: np.ndarray | None = None) -
     cells = disp.shape[1] - 1
     starts = range(0, cells, 8)
     with ThreadPoolExecutor(len(os.sched_getaffinity(0))) as pool:
-        slabs = pool.map(lambda i: _negative_determinants(phi[:, i : min(i + 8, cells) + 1]), starts)
+        slabs = pool.map(
+            lambda i: _negative_determinants(
+                phi[:, i : min(i + 8, cells) + 1], odd_tetrahedron_at_last_corner
+            ),
+            starts,
+        )
         for i, slab in zip(starts, slabs):
             negative[i : i + len(slab)] += slab
     # determinants are 2 (3D: 6) × the simplex volumes; every cell is divided twice
@@ -91,7 +100,7 @@ def non_diffeomorphic_volume(disp: np.ndarray, mask: np.ndarray | None = None) -
     return float(100.0 * negative[mask].sum() / mask.sum()) if mask.any() else float("nan")
 
 
-def _negative_determinants(phi: np.ndarray) -> np.ndarray:
+def _negative_determinants(phi: np.ndarray, odd_at_last_corner: bool) -> np.ndarray:
     """Per voxel of the deformation ``phi``, the sum of the negative parts of the determinants of
     the simplices charged to it (see :func:`non_diffeomorphic_volume`)."""
     ndim = phi.shape[0]
@@ -125,5 +134,6 @@ def _negative_determinants(phi: np.ndarray) -> np.ndarray:
         # even central tetrahedron (000, 110, 101, 011), vectors from 000; det is −2 for the identity
         charge(-_det3(ex(0, 0) + ey(1, 0), ex(0, 0) + ez(1, 0), ey(0, 0) + ez(0, 1)), (0, 0, 0))
         # odd central tetrahedron (100, 010, 001, 111), vectors from 100; det is +2 for the identity
-        charge(_det3(ey(0, 0) - ex(0, 0), ez(0, 0) - ex(0, 0), ey(1, 0) + ez(1, 1)), (0, 0, 0))
+        odd = _det3(ey(0, 0) - ex(0, 0), ez(0, 0) - ex(0, 0), ey(1, 0) + ez(1, 1))
+        charge(odd, (1, 1, 1) if odd_at_last_corner else (0, 0, 0))
     return negative

@@ -8,7 +8,10 @@ Definitions as MONAI's (``compute_hausdorff_distance(percentile=95)``,
 - ASSD is the mean of both directions' distances together;
 - NSD at tolerance τ is the fraction of both boundaries within τ (≤) of the other.
 
-The voxel spacing is applied to every distance. All labels' boundaries come from one pass over
+The voxel spacing is applied to every distance. A label present in one map only (a structure that
+registration lost, or made up) is a failure, never dropped: HD95 and ASSD take the penalty
+:func:`failure_distance` (the grid's diagonal, the largest distance inside it) and NSD 0; a label
+absent from both maps gives NaN. All labels' boundaries come from one pass over
 each map (a voxel is on its label's boundary when a face neighbour has another label or lies
 outside the grid, which is exactly the mask minus its erosion), and each directed distance is a
 nearest-neighbour query between the two boundaries' points (k-d tree, exact Euclidean). The cost
@@ -50,17 +53,37 @@ def boundaries(label_map: np.ndarray, spacing) -> dict[int, np.ndarray]:
     return dict(zip(labels.tolist(), np.split(points, starts[1:])))
 
 
+def failure_distance(shape, spacing) -> float:
+    """The HD95 and ASSD of a lost structure: the diagonal of the grid (between the centres of
+    opposite corner voxels), in the units of ``spacing``."""
+    return float(np.linalg.norm((np.asarray(shape) - 1) * np.asarray(spacing, dtype=np.float64)))
+
+
+def missing_label_values(
+    present_in_fixed: bool, present_in_warped: bool, hd95_penalty: float, assd_penalty: float
+) -> dict | None:
+    """The surface metrics of a label missing from a map: NaN when it is in neither map, the
+    failure values when it is in one only; ``None`` when it is in both (to be measured)."""
+    if present_in_fixed and present_in_warped:
+        return None
+    if not (present_in_fixed or present_in_warped):
+        return dict.fromkeys(METRICS, float("nan"))
+    return {"hd95": hd95_penalty, "assd": assd_penalty, "nsd": 0.0}
+
+
 def surface_metrics_per_label(
     fixed: np.ndarray, warped: np.ndarray, labels, spacing, tolerance_mm: float
 ) -> dict[str, dict[int, float]]:
-    """``{metric: {label: value}}`` for HD95 and ASSD (mm) and NSD at ``tolerance_mm``; NaN where
-    a label is empty in either map."""
+    """``{metric: {label: value}}`` for HD95 and ASSD (mm) and NSD at ``tolerance_mm``; the
+    failure values where a label is in one map only, NaN where it is in neither."""
     edges_f, edges_w = boundaries(fixed, spacing), boundaries(warped, spacing)
     out = {metric: {} for metric in METRICS}
+    penalty = failure_distance(fixed.shape, spacing)
     for label in labels:
-        if label not in edges_f or label not in edges_w:
+        missing = missing_label_values(label in edges_f, label in edges_w, penalty, penalty)
+        if missing is not None:
             for metric in METRICS:
-                out[metric][label] = float("nan")
+                out[metric][label] = missing[metric]
             continue
         ef, ew = edges_f[label], edges_w[label]
         to_fixed = cKDTree(ef).query(ew, workers=-1)[0]
