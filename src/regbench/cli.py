@@ -101,6 +101,13 @@ def _aggregate_stress(a):
     print(aggregate_stress(a.manifests, a.metrics, a.out, a.settings))
 
 
+def _record(a):
+    from regbench.analysis.record import record
+
+    for path in record(a.results, a.tasks, a.config, a.out):
+        print(path)
+
+
 def _models(a):
     from regbench.models import PRESETS, build, parameter_count
     from regbench.models.zoo import ALIASES, grid
@@ -217,6 +224,13 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--settings", type=_json, required=True, help="primary_metric, breakdown_fraction (JSON)")
     s.add_argument("--out", required=True, help="output folder")
     s.set_defaults(run=_aggregate_stress)
+
+    s = sub.add_parser("record", help="gather a finished study's small outputs into one folder to commit")
+    s.add_argument("--results", default="results", help="the study's results folder")
+    s.add_argument("--tasks", nargs="+", required=True)
+    s.add_argument("--config", required=True, help="the study's config file (copied as config.yaml)")
+    s.add_argument("--out", required=True, help="e.g. docs/results/<study>")
+    s.set_defaults(run=_record)
 
     s = sub.add_parser(
         "models", help="list the paper's presets (or the whole grid) with parameter counts in 2D and 3D"

@@ -12,6 +12,8 @@ rule evaluate:
         seed=lambda w: seed_option(w.method),
     log:
         "results/{task}/logs/evaluate/{method}.log",
+    benchmark:
+        "results/{task}/benchmarks/evaluate/{method}.tsv"
     resources:
         mem_mb=config["resources"]["evaluate"]["mem_mb"],
         runtime=config["resources"]["evaluate"]["runtime"],

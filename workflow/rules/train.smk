@@ -37,6 +37,8 @@ rule register_model:
         part=lambda w: part_option(w.part),
     log:
         "results/{task}/logs/register/{model}-seed{seed}{part}.log",
+    benchmark:
+        "results/{task}/benchmarks/register/{model}-seed{seed}{part}.tsv"
     threads: config["resources"]["register"]["threads"]
     resources:
         gpu=config["resources"]["register"]["gpu"],
