@@ -51,6 +51,7 @@ def test_stress_and_evaluation_sets_are_registered_by_the_task_models_and_summar
     config = yaml.safe_load(TINY.read_text()) | {"models": ["cnn"]}
     task = config["task_settings"]["tiny"]
     task["stress"]["modes"] = ["translation", "svf"]
+    task["evaluation"]["protocol"] = "learn2reg"  # the challenges' metrics, end to end
     # a further evaluation set: other subjects with larger deformations, scored by the same models
     larger = task["data"] | {"subjects": 4, "test_pairs": 3, "deformation": {"velocity_std_mm": 9}}
     task["evaluation_sets"] = {"larger": larger}
@@ -60,6 +61,8 @@ def test_stress_and_evaluation_sets_are_registered_by_the_task_models_and_summar
     assert list(sets.index) == ["identity", "ants", "cnn"] and sets["pairs"].eq(3).all()
     own = pd.read_csv(tmp_path / "results/tiny/tables/summary.csv").set_index("method")
     assert sets.loc["identity", "dice_mean"] < own.loc["identity", "dice_mean"]  # larger deformations
+    assert "hd95_voxels_mean" in own and "hd95_mean" not in own and own["sdlogj_mean"].notna().all()
+    assert "HD95 (voxels)" in (tmp_path / "results/tiny/tables/summary.md").read_text()
     assert not (tmp_path / "results/tiny/eval/larger/train").exists()
     summary = pd.read_csv(tmp_path / "results/tiny/stress/summary.csv")
     assert sorted(summary["mode"].unique()) == ["svf", "translation"]
