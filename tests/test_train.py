@@ -107,3 +107,29 @@ def test_training_pairs_outside_the_train_split_are_named(tmp_path, tiny_manifes
         ValueError, match=r"training_pairs has subjects outside the train split: \['sub-999'\]"
     ):
         training_pairs(manifest, train)
+
+
+class Planted:
+    """Unpickling this calls ``Path.touch`` on the marker: code run from a data file."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        from pathlib import Path
+
+        return Path.touch, (Path(self.marker),)
+
+
+def test_crafted_checkpoint_and_model_files_run_no_code(tiny_manifest, tmp_path):
+    from regbench.train import load_model, train
+
+    marker = tmp_path / "ran"
+    out = tmp_path / "model.pt"
+    torch.save({"fingerprint": Planted(marker), "iteration": 30}, out.with_name("checkpoint.pt"))
+    with pytest.raises(ValueError, match="checkpoint.pt: not a regbench checkpoint"):
+        train(tiny_manifest, "cnn", SETTINGS, 1, out, tmp_path / "log.csv", device="cpu")
+    torch.save({"model": "cnn", "ndim": 2, "state_dict": {}, "settings": Planted(marker)}, out)
+    with pytest.raises(ValueError, match="model.pt: not a regbench model file"):
+        load_model(out, torch.device("cpu"))
+    assert not marker.exists()

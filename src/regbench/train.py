@@ -130,7 +130,12 @@ def train(
 
     start = 0
     if checkpoint_path.exists():
-        state = torch.load(checkpoint_path, map_location=dev, weights_only=False)
+        try:  # tensors and plain containers only: a crafted pickle cannot run code here
+            state = torch.load(checkpoint_path, map_location=dev, weights_only=True)
+        except Exception as err:
+            raise ValueError(
+                f"{checkpoint_path}: not a regbench checkpoint ({err}); delete it to train from the start"
+            ) from None
         if state.get("fingerprint") == key:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
@@ -207,7 +212,7 @@ def load_model(path: str | Path, device: torch.device):
     """Rebuild a trained network from a model file written by :func:`train`."""
     path = Path(path)
     try:
-        saved = torch.load(path, map_location=device, weights_only=False)
+        saved = torch.load(path, map_location=device, weights_only=True)  # no code from the file
         model = build(saved["model"], saved["ndim"], saved["settings"].get("swin_window")).to(device)
         model.load_state_dict(saved["state_dict"])
     except FileNotFoundError:
