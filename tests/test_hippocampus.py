@@ -24,11 +24,14 @@ def test_hippocampus_study_runs_from_the_msd_tar(tmp_path):
     task["training"] |= {"iterations": 4, "batch_size": 1, "checkpoint_every": 2}
     task["ants"]["reg_iterations"] = [5]
     task["stress"]["modes"] = []  # the stress sets are tested on the demo study
-    config |= {"models": ["cnn"], "data_root": str(tmp_path / "data"), "device": "cpu"}
+    # a data root with a space and shell syntax: passed to the jobs as one word, never run
+    data_root = tmp_path / "my data $(touch injected)"
+    config |= {"models": ["cnn"], "data_root": str(data_root), "device": "cpu"}
     configfile = tmp_path / "hippocampus.yaml"
     configfile.write_text(yaml.safe_dump(config))
     snakemake(tmp_path, "--configfile", str(configfile))
-    assert (tmp_path / "data/hippocampus/regbench-verified.json").exists()
+    assert (data_root / "hippocampus/regbench-verified.json").exists()
+    assert not list(tmp_path.rglob("injected"))
     table = pd.read_csv(tmp_path / "results/hippocampus/tables/summary.csv").set_index("method")
     assert list(table.index) == ["identity", "ants", "cnn"] and table["pairs"].eq(4).all()
     assert table.loc["ants", "dice_mean"] > table.loc["identity", "dice_mean"] > 0.2

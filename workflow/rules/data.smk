@@ -13,8 +13,8 @@ rule fetch_dataset:
     conda:
         ENV
     shell:
-        "python -m regbench data fetch {wildcards.dataset} --data-root {params.data_root} {params.override} "
-        "> {log} 2>&1"
+        "python -m regbench data fetch {wildcards.dataset} --data-root {params.data_root:q} {params.override} "
+        "> {log:q} 2>&1"
 
 
 rule prepare_data:
@@ -34,7 +34,7 @@ rule prepare_data:
         ENV
     shell:
         "python -m regbench prepare --task {wildcards.task} --settings {params.settings:q} "
-        "--seed {params.seed} --out results/{wildcards.task}/data --data-root {params.data_root} > {log} 2>&1"
+        "--seed {params.seed} --out results/{wildcards.task}/data --data-root {params.data_root:q} > {log} 2>&1"
 
 
 rule prepare_evaluation_set:
@@ -55,7 +55,7 @@ rule prepare_evaluation_set:
     shell:
         "python -m regbench prepare --task {wildcards.task}/eval/{wildcards.name} --evaluation-only "
         "--settings {params.settings:q} --seed {params.seed} --out results/{wildcards.task}/eval/{wildcards.name}/data "
-        "--data-root {params.data_root} > {log} 2>&1"
+        "--data-root {params.data_root:q} > {log} 2>&1"
 
 
 rule prepare_stress:
