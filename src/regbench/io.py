@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,10 +24,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it to ``path`` if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # keep the real suffix so libraries that dispatch on it (nibabel, numpy) behave
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix="".join(path.suffixes))
-    os.close(fd)
-    tmp = Path(tmp)
+    # keep the real suffix so libraries that dispatch on it (nibabel, numpy) behave; created
+    # with the mode a plain open() gives (0666 less the umask), not mkstemp's private 0600, so
+    # colleagues on shared storage can read the results as the umask allows
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}{''.join(path.suffixes)}")
+    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
     try:
         yield tmp
         os.replace(tmp, path)
