@@ -29,3 +29,22 @@ def test_written_files_have_the_mode_the_umask_gives(tmp_path, umask, mode):
     finally:
         os.umask(previous)
     assert (tmp_path / "table.csv").stat().st_mode & 0o777 == mode
+
+
+def test_non_finite_images_and_fields_are_refused_with_the_file_named(tmp_path):
+    import numpy as np
+
+    from regbench.data import volumes
+    from regbench.io import FieldStore, load_image, save_fields, save_image
+
+    image = np.ones((6, 7, 8), np.float32)
+    image[2, 3, 4] = np.nan
+    save_image(tmp_path / "bad.nii.gz", image, (1, 1, 1))
+    for load in (load_image, volumes.load):
+        with pytest.raises(ValueError, match=r"bad.nii.gz: image holds 1 non-finite value"):
+            load(tmp_path / "bad.nii.gz")
+    disp = np.zeros((3, 6, 7, 8), np.float32)
+    disp[0, 1, 1, 1] = np.inf
+    save_fields(tmp_path / "f.npz", {"pair-000": disp}, {"pair-000": {}})
+    with pytest.raises(ValueError, match=r"f.npz: the displacement field of pair 'pair-000' holds 1"):
+        FieldStore(tmp_path / "f.npz")["pair-000"]

@@ -133,3 +133,21 @@ def test_crafted_checkpoint_and_model_files_run_no_code(tiny_manifest, tmp_path)
     with pytest.raises(ValueError, match="model.pt: not a regbench model file"):
         load_model(out, torch.device("cpu"))
     assert not marker.exists()
+
+
+def test_a_non_finite_loss_stops_training_naming_the_iteration(tiny_manifest, tmp_path, monkeypatch):
+    from regbench import train as training
+
+    real = training.objective
+    calls = []
+
+    def diverging(*args):
+        total, sim, reg = real(*args)
+        calls.append(1)
+        return (total * float("nan") if len(calls) == 3 else total), sim, reg
+
+    monkeypatch.setattr(training, "objective", diverging)
+    out = tmp_path / "model.pt"
+    with pytest.raises(RuntimeError, match="loss became nan at iteration 3"):
+        training.train(tiny_manifest, "cnn", SETTINGS, 1, out, tmp_path / "log.csv", device="cpu")
+    assert not out.exists()

@@ -73,9 +73,19 @@ def load_image(path: str | os.PathLike, dtype=np.float32) -> np.ndarray:
     if not path.exists():
         raise FileNotFoundError(f"{path}: image not found")
     try:
-        return np.asarray(nib.load(path).dataobj, dtype=dtype)
+        array = np.asarray(nib.load(path).dataobj, dtype=dtype)
     except Exception as err:  # nibabel raises several unrelated types for broken files
         raise ValueError(f"{path}: cannot read image ({err})") from None
+    return require_finite(array, f"{path}: image")
+
+
+def require_finite(array: np.ndarray, what: str) -> np.ndarray:
+    """``array``, or a ValueError naming ``what`` when it holds NaN or infinity (which would
+    otherwise turn into NaN weights and metrics silently)."""
+    if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
+        bad = int(np.size(array) - np.isfinite(array).sum())
+        raise ValueError(f"{what} holds {bad} non-finite value(s) (NaN or infinity)")
+    return array
 
 
 def save_fields(path: str | os.PathLike, fields: dict[str, np.ndarray], costs: dict[str, dict]) -> None:
@@ -107,4 +117,4 @@ class FieldStore:
         key = f"disp/{pair_id}"
         if key not in self._npz.files:
             raise KeyError(f"{self.path}: no displacement field for pair {pair_id!r}")
-        return self._npz[key]
+        return require_finite(self._npz[key], f"{self.path}: the displacement field of pair {pair_id!r}")

@@ -34,6 +34,8 @@ from regbench.models.fields import resize_flow, warp
 #: pyramid levels this small (any side) get no deep supervision: similarity on a few pixels is
 #: degenerate (the reference skips them likewise, rethink-reg-spec §2.3)
 MIN_SUPERVISED_SIZE = 4
+#: consecutive non-finite losses tolerated under fp16 autocast (the gradient scaler's back-off)
+AMP_NONFINITE_PATIENCE = 10
 
 
 def objective(model, source, target, similarity, weight: float, multiplier: float):
@@ -159,6 +161,7 @@ def train(
         total=iterations,
         mininterval=2.0,
     )
+    nonfinite = 0
     for it in progress:
         tick = time.perf_counter()
         rng = np.random.default_rng([seed, it])
@@ -169,6 +172,14 @@ def train(
         with torch.autocast(dev.type, dtype=torch.float16, enabled=use_amp):
             loss, sim, reg = objective(
                 model, source, target, similarity, settings["lambda"], settings.get("loss_mult", 1.0)
+            )
+        # with fp16 autocast the gradient scaler skips a step whose loss overflowed and backs
+        # off; a loss that stays non-finite (or any, in float32) is a diverged run
+        nonfinite = 0 if torch.isfinite(loss) else nonfinite + 1
+        if nonfinite > (AMP_NONFINITE_PATIENCE if use_amp else 0):
+            raise RuntimeError(
+                f"training {model_name}: the loss became {loss.item()} at iteration {it + 1} "
+                f"(a non-finite image, or a learning rate too high); no model written"
             )
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()

@@ -16,6 +16,8 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
+from regbench.io import require_finite
+
 
 @dataclass
 class Volume:
@@ -48,11 +50,12 @@ def load(path: str | Path, dtype=np.float32) -> Volume:
     try:
         image = nib.load(path)
         array = np.asarray(image.dataobj, dtype=np.float32)
-        if np.issubdtype(dtype, np.integer):  # label maps stored as floats: round, do not truncate
-            array = np.rint(array)
-        return Volume(array.astype(dtype), image.affine.astype(float), path)
     except Exception as err:  # nibabel raises several unrelated types for broken files
         raise ValueError(f"{path}: cannot read image ({err})") from None
+    require_finite(array, f"{path}: image")
+    if np.issubdtype(dtype, np.integer):  # label maps stored as floats: round, do not truncate
+        array = np.rint(array)
+    return Volume(array.astype(dtype), image.affine.astype(float), path)
 
 
 def apply(affine: np.ndarray, points) -> np.ndarray:
