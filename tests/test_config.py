@@ -112,6 +112,24 @@ def test_the_primary_hd95_must_be_the_protocols():
     study.check(config)
 
 
+def test_the_baseline_must_be_among_the_methods():
+    with pytest.raises(study.ConfigError, match="analysis.baseline': 'cnn' is not among the study's models"):
+        study.check(_config(models=["cnn-DWP"]))
+    study.check(_config(models=["cnn-DWP"], analysis={"baseline": "ants"}))
+
+
+def test_task_names_are_folder_and_wildcard_safe():
+    from jsonschema import ValidationError, validate
+
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    config = _config()
+    config["task_settings"]["my-task"] = config["task_settings"].pop("tiny")
+    with pytest.raises(ValidationError, match="my-task"):
+        validate(config, schema)
+    with pytest.raises(ValidationError, match="my-task"):
+        validate(_config(tasks=["my-task"]), schema)
+
+
 def test_a_replacement_data_url_needs_a_checksum():
     config = _config()
     config["task_settings"]["tiny"]["data"]["url"] = "https://mirror.example.org/Task04_Hippocampus.tar"

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -43,7 +44,7 @@ def test_demo_study_is_reproducible(tiny_manifest, tmp_path):
     assert np.array_equal(first.image(sid), again.image(sid))
 
 
-def test_manifest_errors_name_the_file(tmp_path):
+def test_manifest_errors_name_the_file(tmp_path, tiny_manifest):
     bad = tmp_path / "manifest.json"
     bad.write_text(json.dumps({"task": "x"}))
     with pytest.raises(ValueError, match=f"{bad}: manifest lacks"):
@@ -51,3 +52,17 @@ def test_manifest_errors_name_the_file(tmp_path):
     bad.write_text("{not json")
     with pytest.raises(ValueError, match="not valid JSON"):
         Manifest.load(bad)
+    data = json.loads(Path(tiny_manifest).read_text())
+    data["pairs"][1]["moving"] = "subject-missing"
+    bad.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=f"{bad}: pairs name subjects .*pair-001: 'subject-missing'"):
+        Manifest.load(bad)
+
+
+def test_images_that_are_not_one_volume_are_refused_with_the_file_named(tmp_path):
+    from regbench.data import volumes
+    from regbench.io import save_image
+
+    save_image(tmp_path / "4d.nii.gz", np.zeros((4, 5, 6, 2), np.float32), (1, 1, 1))
+    with pytest.raises(ValueError, match=r"4d.nii.gz: a 4D image of shape \(4, 5, 6, 2\)"):
+        volumes.load(tmp_path / "4d.nii.gz")

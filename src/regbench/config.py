@@ -90,6 +90,14 @@ def check(config: dict) -> None:
             )
         if task == STUDY_FOLDER:
             raise ConfigError(f"config key 'tasks': {task!r} is reserved for the study-wide results folder")
+    # (the schema's defaults where a key is absent)
+    baseline = config.get("analysis", {}).get("baseline", "cnn")
+    methods = [*models(config), *config.get("baselines", ["identity", "ants"])]
+    if baseline not in methods:
+        raise ConfigError(
+            f"config key 'analysis.baseline': {baseline!r} is not among the study's models or baselines "
+            f"({', '.join(methods)}); the paired tests need it"
+        )
     for task, settings in config["task_settings"].items():
         for name, data in data_sections(task, settings):
             check_data(name, data, settings["data"], divisors)

@@ -43,6 +43,16 @@ class Manifest:
         missing = [k for k in REQUIRED_KEYS if k not in data]
         if missing:
             raise ValueError(f"{path}: manifest lacks {', '.join(missing)}")
+        unknown = [
+            f"{pair.get('id', '?')}: {pair.get(role)!r}"
+            for pair in data["pairs"]
+            for role in ("fixed", "moving")
+            if pair.get(role) not in data["subjects"]
+        ]
+        if unknown:
+            raise ValueError(
+                f"{path}: pairs name subjects the manifest does not list ({', '.join(unknown[:5])})"
+            )
         return cls(path, data)
 
     @property

@@ -53,6 +53,10 @@ def load(path: str | Path, dtype=np.float32) -> Volume:
     except Exception as err:  # nibabel raises several unrelated types for broken files
         raise ValueError(f"{path}: cannot read image ({err})") from None
     require_finite(array, f"{path}: image")
+    if array.ndim not in (2, 3):
+        raise ValueError(
+            f"{path}: a {array.ndim}D image of shape {array.shape}; expected one 2D or 3D volume"
+        )
     if np.issubdtype(dtype, np.integer):  # label maps stored as floats: round, do not truncate
         array = np.rint(array)
     return Volume(array.astype(dtype), image.affine.astype(float), path)
