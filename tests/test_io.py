@@ -48,3 +48,25 @@ def test_non_finite_images_and_fields_are_refused_with_the_file_named(tmp_path):
     save_fields(tmp_path / "f.npz", {"pair-000": disp}, {"pair-000": {}})
     with pytest.raises(ValueError, match=r"f.npz: the displacement field of pair 'pair-000' holds 1"):
         FieldStore(tmp_path / "f.npz")["pair-000"]
+
+
+def test_a_killed_writers_temporary_file_is_removed_by_the_next_write(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    script = (
+        "import os, signal, sys\n"
+        "from regbench.io import atomic_path\n"
+        "with atomic_path(sys.argv[1]) as tmp:\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    target = tmp_path / "summary.md"
+    killed = subprocess.run([sys.executable, "-c", script, str(target)])
+    assert killed.returncode == -signal.SIGKILL
+    assert len(list(tmp_path.iterdir())) == 1 and not target.exists()  # the hidden leftover
+    (tmp_path / ".summary.md.notes").write_text("someone else's")  # not a leftover: kept
+    with atomic_path(target) as tmp:
+        tmp.write_text("table")
+    assert sorted(os.listdir(tmp_path)) == [".summary.md.notes", "summary.md"]

@@ -8,8 +8,10 @@ a file that looks finished.
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +29,13 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     # keep the real suffix so libraries that dispatch on it (nibabel, numpy) behave; created
     # with the mode a plain open() gives (0666 less the umask), not mkstemp's private 0600, so
     # colleagues on shared storage can read the results as the umask allows
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}{''.join(path.suffixes)}")
+    suffix = "".join(path.suffixes)
+    # a killed writer (SIGKILL skips the clean-up below) left its temporary file: remove it
+    leftover = re.compile(rf"\.{re.escape(path.name)}\.[0-9a-f]{{12}}{re.escape(suffix)}")
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*"):
+        if leftover.fullmatch(stale.name):
+            stale.unlink(missing_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}{suffix}")
     os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
     try:
         yield tmp
