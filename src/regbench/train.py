@@ -34,6 +34,7 @@ from regbench.models.fields import resize_flow, warp
 #: pyramid levels this small (any side) get no deep supervision: similarity on a few pixels is
 #: degenerate (the reference skips them likewise, rethink-reg-spec §2.3)
 MIN_SUPERVISED_SIZE = 4
+LOG_HEADER = "iteration,loss,similarity,regulariser,lr,seconds\n"
 #: consecutive non-finite losses tolerated under fp16 autocast (the gradient scaler's back-off)
 AMP_NONFINITE_PATIENCE = 10
 
@@ -130,7 +131,7 @@ def train(
     similarity = similarity_loss(settings["similarity"], manifest.ndim, settings.get("lncc_window", 9))
     key = fingerprint(model_name, settings, seed, train_ids)
 
-    start = 0
+    start, rows = 0, []
     if checkpoint_path.exists():
         try:  # tensors and plain containers only: a crafted pickle cannot run code here
             state = torch.load(checkpoint_path, map_location=dev, weights_only=True)
@@ -142,16 +143,17 @@ def train(
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             scaler.load_state_dict(state["scaler"])
-            start = state["iteration"]
+            start, rows = state["iteration"], list(state.get("log", []))
             print(f"resuming {model_name} from {checkpoint_path} at iteration {start}", flush=True)
         else:
             print(f"ignoring {checkpoint_path}: written for other settings", flush=True)
 
     iterations = settings["iterations"]
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    log = log_path.open("a" if start else "w")
-    if not start:
-        log.write("iteration,loss,similarity,regulariser,lr,seconds\n")
+    # the log is rewritten from the checkpoint's copy: Snakemake deletes a rule's log before a
+    # rerun, and lines written after the last checkpoint would be repeated
+    log = log_path.open("w")
+    log.write(LOG_HEADER + "".join(rows))
     model.train()
     progress = tqdm(
         range(start, iterations),
@@ -187,7 +189,8 @@ def train(
         scaler.update()
         devices.synchronize(dev)
         seconds = time.perf_counter() - tick
-        log.write(f"{it + 1},{loss.item():.6f},{sim.item():.6f},{reg.item():.6f},{lr:.3e},{seconds:.4f}\n")
+        rows.append(f"{it + 1},{loss.item():.6f},{sim.item():.6f},{reg.item():.6f},{lr:.3e},{seconds:.4f}\n")
+        log.write(rows[-1])
         progress.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
         if (it + 1) % settings["checkpoint_every"] == 0 and it + 1 < iterations:
             log.flush()
@@ -199,6 +202,7 @@ def train(
                         "model": model.state_dict(),
                         "optimizer": optimizer.state_dict(),
                         "scaler": scaler.state_dict(),
+                        "log": rows,
                     },
                     tmp,
                 )
