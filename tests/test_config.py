@@ -112,6 +112,15 @@ def test_the_primary_hd95_must_be_the_protocols():
     study.check(config)
 
 
+def test_a_shape_leaving_one_voxel_at_the_coarsest_level_is_refused():
+    config = _config(models=["cnn"])
+    config["task_settings"]["tiny"]["data"] |= {"dims": 3, "shape": [16, 16, 16]}
+    with pytest.raises(study.ConfigError, match=r"leaves model 'cnn' a single voxel .*at least 32"):
+        study.check(config)
+    config["task_settings"]["tiny"]["data"]["shape"] = [16, 16, 32]
+    study.check(config)
+
+
 def test_the_baseline_must_be_among_the_methods():
     with pytest.raises(study.ConfigError, match="analysis.baseline': 'cnn' is not among the study's models"):
         study.check(_config(models=["cnn-DWP"]))

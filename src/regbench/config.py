@@ -5,6 +5,8 @@ Every error names the config key at fault and says why.
 
 from __future__ import annotations
 
+import math
+
 from regbench.data.cases import LUNG250M_CASES, case_numbers
 from regbench.models import PRESETS, canonical
 from regbench.models.zoo import BACKBONES, divisor, grid
@@ -155,6 +157,11 @@ def check_data(key: str, data: dict, task_data: dict, divisors: dict[str, int]) 
         if any(n % multiple for n in data["shape"]):
             raise ConfigError(
                 f"{where}.shape': model {name!r} needs sizes divisible by {multiple}, got {data['shape']}"
+            )
+        if math.prod(n // multiple for n in data["shape"]) < 2:  # instance norm needs 2 voxels
+            raise ConfigError(
+                f"{where}.shape': {data['shape']} leaves model {name!r} a single voxel at its coarsest "
+                f"level (1/{multiple}); make a side at least {2 * multiple}"
             )
     if "url" in data and not ("sha256" in data or "md5" in data):
         raise ConfigError(f"{where}.url': a replacement URL needs its sha256 or md5")
