@@ -28,7 +28,7 @@ TASK_FILES = (
     "stress/summary.csv",
     "stress/curves.png",
 )
-STUDY_FILES = ("disentangling.md", "disentangling.csv", "disentangling.png")
+STUDY_FILES = ("disentangling.md", "disentangling.csv", "contrasts.csv", "disentangling.png")
 
 
 def stage_of(benchmark: Path, task_folder: Path) -> tuple[str, str, str]:
