@@ -64,5 +64,7 @@ def test_images_that_are_not_one_volume_are_refused_with_the_file_named(tmp_path
     from regbench.io import save_image
 
     save_image(tmp_path / "4d.nii.gz", np.zeros((4, 5, 6, 2), np.float32), (1, 1, 1))
-    with pytest.raises(ValueError, match=r"4d.nii.gz: a 4D image of shape \(4, 5, 6, 2\)"):
+    with pytest.raises(ValueError, match=r"4d.nii.gz: a 4D image of shape \(4, 5, 6, 2\); expected 2D or 3D"):
         volumes.load(tmp_path / "4d.nii.gz")
+    save_image(tmp_path / "singleton.nii.gz", np.zeros((4, 5, 6, 1), np.float32), (1, 1, 1))
+    assert volumes.load(tmp_path / "singleton.nii.gz").array.shape == (4, 5, 6)

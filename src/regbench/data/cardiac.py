@@ -114,8 +114,8 @@ def mnms_cases(root: Path, limit: int | None):
         images = list(root.rglob(f"{code}/{code}_sa.nii.gz"))
         if not images or not images[0].with_name(f"{code}_sa_gt.nii.gz").exists():
             continue  # unlabelled (the test subjects of some releases)
-        image = volumes.load(images[0])
-        labels = volumes.load(images[0].with_name(f"{code}_sa_gt.nii.gz"), np.int16)
+        image = volumes.load(images[0], dims=(4,))  # cine: the ED and ES frames are taken below
+        labels = volumes.load(images[0].with_name(f"{code}_sa_gt.nii.gz"), np.int16, dims=(4,))
         labels.array = volumes.remap(labels.array, MNMS_TO_ACDC)
         frames = [
             (_frame(image, int(row[p]), np.float32), _frame(labels, int(row[p]), np.int16))

@@ -42,8 +42,9 @@ class Volume:
         return Volume(self.array, self.affine[np.ix_(keep, keep)], self.path)
 
 
-def load(path: str | Path, dtype=np.float32) -> Volume:
-    """A NIfTI (or Analyze) file's data (as ``dtype``) and affine, with an error naming the file."""
+def load(path: str | Path, dtype=np.float32, dims=(2, 3)) -> Volume:
+    """A NIfTI (or Analyze) file's data (as ``dtype``) and affine, with an error naming the file;
+    ``dims``: the dimensionalities accepted (a 4D cine series is asked for as such)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: file not found")
@@ -53,10 +54,11 @@ def load(path: str | Path, dtype=np.float32) -> Volume:
     except Exception as err:  # nibabel raises several unrelated types for broken files
         raise ValueError(f"{path}: cannot read image ({err})") from None
     require_finite(array, f"{path}: image")
-    if array.ndim not in (2, 3):
-        raise ValueError(
-            f"{path}: a {array.ndim}D image of shape {array.shape}; expected one 2D or 3D volume"
-        )
+    while array.ndim > 3 and array.ndim not in dims and array.shape[-1] == 1:
+        array = array[..., 0]  # a volume stored with a singleton time axis
+    if array.ndim not in dims:
+        expected = " or ".join(f"{d}D" for d in dims)
+        raise ValueError(f"{path}: a {array.ndim}D image of shape {array.shape}; expected {expected}")
     if np.issubdtype(dtype, np.integer):  # label maps stored as floats: round, do not truncate
         array = np.rint(array)
     return Volume(array.astype(dtype), image.affine.astype(float), path)
