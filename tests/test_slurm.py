@@ -192,11 +192,18 @@ def test_daemons_are_stopped_by_pid(cluster, scenario):
         assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text(), name
 
 
-@pytest.mark.parametrize("study", sorted((REPO / "config").glob("*.yaml")), ids=lambda p: p.name)
+#: every study config, and each overlay (config/overlays/<study>-<variant>.yaml) on its study
+STUDIES = [[path] for path in sorted((REPO / "config").glob("*.yaml"))] + [
+    [REPO / "config" / f"{path.stem.split('-')[0]}.yaml", path]
+    for path in sorted((REPO / "config/overlays").glob("*.yaml"))
+]
+
+
+@pytest.mark.parametrize("study", STUDIES, ids=lambda files: "+".join(p.name for p in files))
 def test_dry_run_with_the_slurm_profile_puts_gpus_on_exactly_the_learning_jobs(tmp_path, study):
     """No cluster needed: every study config's planned jobs and their resources under profiles/slurm."""
-    args = ["-n", "--profile", str(REPO / "profiles/slurm"), "--configfile", str(study)]
-    if "pairs_per_job" not in yaml.safe_load(study.read_text()):
+    args = ["-n", "--profile", str(REPO / "profiles/slurm"), "--configfile", *map(str, study)]
+    if not any("pairs_per_job" in yaml.safe_load(path.read_text()) for path in study):
         args += ["--config", "pairs_per_job=3"]
     done = snakemake(tmp_path, *args)
     jobs = re.findall(
