@@ -83,7 +83,8 @@ def models(config: dict) -> list[str]:
 
 def check(config: dict) -> None:
     """Raise :class:`ConfigError` for settings that would fail later in the pipeline."""
-    divisors = {name: divisor(name) for name in models(config)}
+    names = models(config)
+    divisors = {name: divisor(name) for name in names}
     for task in config["tasks"]:
         if task not in config["task_settings"]:
             raise ConfigError(
@@ -94,7 +95,7 @@ def check(config: dict) -> None:
             raise ConfigError(f"config key 'tasks': {task!r} is reserved for the study-wide results folder")
     # (the schema's defaults where a key is absent)
     baseline = config.get("analysis", {}).get("baseline", "cnn")
-    methods = [*models(config), *config.get("baselines", ["identity", "ants"])]
+    methods = [*names, *config.get("baselines", ["identity", "ants"])]
     if baseline not in methods:
         raise ConfigError(
             f"config key 'analysis.baseline': {baseline!r} is not among the study's models or baselines "

@@ -64,24 +64,25 @@ def pair_metrics(
     (defaults in the config schema)."""
     names = manifest.labels
     learn2reg = settings["protocol"] == "learn2reg"
+    protocol = learn2reg_metrics if learn2reg else metrics  # its surface metrics and TRE
     fixed, moving = manifest.label_map(pair["fixed"]), manifest.label_map(pair["moving"])
     warped = np.rint(warp_array(moving, disp, "nearest")).astype(np.int16)
-    surface = (learn2reg_metrics if learn2reg else metrics).surface_metrics_per_label(
+    surface = protocol.surface_metrics_per_label(
         fixed, warped, names, manifest.spacing, settings["nsd_tolerance_mm"]
     )
-    scored = set(np.unique(fixed).tolist()) & set(np.unique(moving).tolist())
+    scored = set(names) & set(np.unique(fixed).tolist()) & set(np.unique(moving).tolist())
     rows = []
     for metric, values in {"dice": metrics.dice_per_label(fixed, warped, names), **surface}.items():
         rows += [(names[label], metric, value if label in scored else NAN) for label, value in values.items()]
-    lost = scored - set(np.unique(warped).tolist())
-    rows.append(("", "lost_labels", float(len(lost & set(names)))))
+    rows.append(("", "lost_labels", float(len(scored - set(np.unique(warped).tolist())))))
     det = metrics.jacobian_determinant(disp)
+    # the moving image is read once, and only where a metric needs it
+    moving_image = manifest.image(pair["moving"]) if learn2reg or settings["intensity_metrics"] else None
     if learn2reg:
         mask = fixed > 0 if settings["masked"] else None
         rows += [
             ("", name, value) for name, value in learn2reg_metrics.jacobian_statistics(det, mask).items()
         ]
-        moving_image = manifest.image(pair["moving"])
         rows.append(("", "ndv_pct", learn2reg_metrics.non_diffeomorphic_volume_lumir(disp, moving_image)))
     else:
         mask = fixed > 0 if settings["jacobian_mask"] == "foreground" else None
@@ -91,15 +92,14 @@ def pair_metrics(
             ("", "ndv_pct", metrics.non_diffeomorphic_volume(disp, mask)),
         ]
     if settings["intensity_metrics"]:
-        warped_image = warp_array(manifest.image(pair["moving"]), disp, "bilinear")
+        warped_image = warp_array(moving_image, disp, "bilinear")
         measured = metrics.intensity_metrics(
             manifest.image(pair["fixed"]), warped_image, settings["intensity_metrics"]
         )
         rows += [("", name, value) for name, value in measured.items()]
     landmarks = manifest.landmarks(pair)
     if landmarks is not None:
-        tre = (learn2reg_metrics if learn2reg else metrics).target_registration_error
-        errors = tre(disp, *landmarks, manifest.spacing)
+        errors = protocol.target_registration_error(disp, *landmarks, manifest.spacing)
         rows += [("", "tre_mm", float(errors.mean())), ("", "tre_p95_mm", float(np.percentile(errors, 95)))]
     truth = manifest.true_displacement(pair)
     if truth is not None:
