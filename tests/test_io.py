@@ -50,6 +50,21 @@ def test_non_finite_images_and_fields_are_refused_with_the_file_named(tmp_path):
         FieldStore(tmp_path / "f.npz")["pair-000"]
 
 
+def test_a_gzip_image_whose_checksum_fails_is_refused_with_the_file_named(tmp_path):
+    import numpy as np
+
+    from regbench.data import volumes
+    from regbench.io import load_image, save_image
+
+    save_image(tmp_path / "img.nii.gz", np.arange(6 * 7 * 8, dtype=np.float32).reshape(6, 7, 8), (1, 1, 1))
+    raw = bytearray((tmp_path / "img.nii.gz").read_bytes())
+    raw[-8] ^= 0xFF  # the CRC32 in the gzip trailer: the data itself still decompresses
+    (tmp_path / "img.nii.gz").write_bytes(bytes(raw))
+    for load in (load_image, volumes.load):
+        with pytest.raises(ValueError, match=r"img.nii.gz: cannot read image \(CRC check failed"):
+            load(tmp_path / "img.nii.gz")
+
+
 def test_a_killed_writers_temporary_file_is_removed_by_the_next_write(tmp_path):
     import os
     import signal

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import gzip
 import json
 import os
 import re
@@ -75,16 +76,33 @@ def save_image(path: str | os.PathLike, array: np.ndarray, spacing) -> None:
         nib.save(image, tmp)
 
 
-def load_image(path: str | os.PathLike, dtype=np.float32) -> np.ndarray:
-    """Load a NIfTI image as an array, with an error that names the file when it cannot."""
+def read_nifti(path: str | os.PathLike, dtype=np.float32) -> tuple[np.ndarray, np.ndarray]:
+    """The data (as ``dtype``) and affine of a NIfTI or Analyze file, with an error that names
+    the file when it is missing, unreadable, fails its gzip checksum or holds NaN or infinity."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: image not found")
     try:
-        array = np.asarray(nib.load(path).dataobj, dtype=dtype)
+        if path.suffix == ".gz":
+            _check_gzip(path)
+        image = nib.load(path)
+        array = np.asarray(image.dataobj, dtype=dtype)
     except Exception as err:  # nibabel raises several unrelated types for broken files
         raise ValueError(f"{path}: cannot read image ({err})") from None
-    return require_finite(array, f"{path}: image")
+    return require_finite(array, f"{path}: image"), image.affine.astype(float)
+
+
+def _check_gzip(path: Path) -> None:
+    """Decompress ``path`` to its end, which checks the CRC and length stored there: nibabel
+    reads only the bytes the image needs and never reaches them, so a corrupt file would load."""
+    with gzip.open(path, "rb") as f:
+        while f.read(1 << 24):
+            pass
+
+
+def load_image(path: str | os.PathLike, dtype=np.float32) -> np.ndarray:
+    """Load a NIfTI image as an array (see :func:`read_nifti`)."""
+    return read_nifti(path, dtype)[0]
 
 
 def require_finite(array: np.ndarray, what: str) -> np.ndarray:

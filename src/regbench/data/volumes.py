@@ -12,11 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
-from regbench.io import require_finite
+from regbench.io import read_nifti
 
 
 @dataclass
@@ -46,14 +45,7 @@ def load(path: str | Path, dtype=np.float32, dims=(2, 3)) -> Volume:
     """A NIfTI (or Analyze) file's data (as ``dtype``) and affine, with an error naming the file;
     ``dims``: the dimensionalities accepted (a 4D cine series is asked for as such)."""
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: file not found")
-    try:
-        image = nib.load(path)
-        array = np.asarray(image.dataobj, dtype=np.float32)
-    except Exception as err:  # nibabel raises several unrelated types for broken files
-        raise ValueError(f"{path}: cannot read image ({err})") from None
-    require_finite(array, f"{path}: image")
+    array, affine = read_nifti(path)
     while array.ndim > 3 and array.ndim not in dims and array.shape[-1] == 1:
         array = array[..., 0]  # a volume stored with a singleton time axis
     if array.ndim not in dims:
@@ -61,7 +53,7 @@ def load(path: str | Path, dtype=np.float32, dims=(2, 3)) -> Volume:
         raise ValueError(f"{path}: a {array.ndim}D image of shape {array.shape}; expected {expected}")
     if np.issubdtype(dtype, np.integer):  # label maps stored as floats: round, do not truncate
         array = np.rint(array)
-    return Volume(array.astype(dtype), image.affine.astype(float), path)
+    return Volume(array.astype(dtype), affine, path)
 
 
 def apply(affine: np.ndarray, points) -> np.ndarray:
