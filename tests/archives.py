@@ -5,6 +5,7 @@ import gzip
 import io
 import tarfile
 import threading
+import time
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -14,10 +15,11 @@ import numpy as np
 
 class Server:
     """Serves ``files`` (name → bytes) with range requests; ``cut`` (name → bytes) makes the next
-    response of that file stop after so many bytes, as a dropped connection does."""
+    response of that file stop after so many bytes, as a dropped connection does; ``trickle``
+    (name → seconds) sends that file one byte at a time, so many seconds apart."""
 
     def __init__(self):
-        self.files, self.cut, self.requests = {}, {}, []
+        self.files, self.cut, self.requests, self.trickle = {}, {}, [], {}
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -43,7 +45,16 @@ class Server:
                 self.send_header("Content-Length", str(len(body) - start))
                 self.end_headers()
                 limit = server.cut.pop(name, None)
-                self.wfile.write(body[start:] if limit is None else body[start : start + limit])
+                if name in server.trickle:
+                    for i in range(start, len(body)):
+                        time.sleep(server.trickle[name])
+                        try:
+                            self.wfile.write(body[i : i + 1])
+                            self.wfile.flush()
+                        except OSError:  # the client gave up
+                            break
+                else:
+                    self.wfile.write(body[start:] if limit is None else body[start : start + limit])
                 self.close_connection = True
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -63,9 +74,9 @@ def tar_bytes(members: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-def zip_bytes(members: dict[str, bytes]) -> bytes:
+def zip_bytes(members: dict[str, bytes], compression=zipfile.ZIP_STORED) -> bytes:
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as zf:
+    with zipfile.ZipFile(buffer, "w", compression) as zf:
         for name, data in members.items():
             zf.writestr(name, data)
     return buffer.getvalue()

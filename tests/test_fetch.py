@@ -76,6 +76,49 @@ def test_tar_link_escaping_the_folder_is_refused(server, tmp_path):
         fetch.fetch(dataset(server, "set.tar", buffer.getvalue()), tmp_path)
 
 
+def test_a_stalling_server_is_dropped_and_the_download_fails_naming_it(server, tmp_path, monkeypatch):
+    monkeypatch.setattr(fetch, "STALL_S", 0.5)
+    monkeypatch.setattr(fetch, "MIN_RATE", 100)
+    body = b"x" * 10_000
+    server.files["slow.bin"] = body
+    server.trickle["slow.bin"] = 0.05  # 20 bytes/s, each byte well within any socket timeout
+    spec = DataFile(name="slow.bin", url=server.url("slow.bin"), sha256=hashlib.sha256(body).hexdigest())
+    stalled = r"download failed 2 times \(\d+ bytes in the last \d+ s: the server stalls"
+    with pytest.raises(RuntimeError, match=stalled):
+        fetch.download(spec, tmp_path / "slow.bin", retries=2, backoff_s=0.01)
+    part = tmp_path / "slow.bin.part"
+    assert part.exists() and 0 < part.stat().st_size < len(body)  # kept, to resume
+    assert len(server.requests) == 2 and server.requests[1][1] is not None  # the retry resumed
+    assert not (tmp_path / "slow.bin").exists()
+
+
+@pytest.mark.parametrize("kind", ["tar.gz", "zip"])
+def test_an_archive_that_expands_beyond_reason_is_refused(server, tmp_path, kind, monkeypatch):
+    import gzip
+    import zipfile
+
+    monkeypatch.setattr(fetch, "CHUNK", 1024)  # the floor under the archive's size, shrunk to fit
+    members = {"Set/dataset.json": b"{}", "Set/zeros": bytes(200_000)}
+    if kind == "zip":
+        body = zip_bytes(members, zipfile.ZIP_DEFLATED)
+    else:
+        body = gzip.compress(tar_bytes(members))
+    with pytest.raises(ValueError, match=r"members add up to 200,002 bytes, more than 50 times"):
+        fetch.fetch(dataset(server, "set.bin", body), tmp_path)
+    assert not (tmp_path / "set/Set").exists() and not list(tmp_path.glob("set/.extracting-*"))
+
+
+def test_an_archive_with_fewer_members_than_the_registry_states_is_not_stamped(server, tmp_path):
+    full = {"Set/dataset.json": b"{}", "Set/a.nii.gz": b"a" * 600, "Set/b.nii.gz": b"b" * 600}
+    truncated = tar_bytes(dict(list(full.items())[:2]))  # cut at a member boundary
+    checks = {"sha256": hashlib.sha256(truncated).hexdigest(), "entries": 3}  # pinned to the cut file
+    with pytest.raises(ValueError, match=r"set\.tar: 2 members where the registry states 3"):
+        fetch.fetch(dataset(server, "set.tar", truncated, **checks), tmp_path)
+    assert not (tmp_path / "set" / fetch.STAMP).exists() and not (tmp_path / "set/Set").exists()
+    (tmp_path / "set/set.tar").unlink()
+    assert fetch.fetch(dataset(server, "set.tar", tar_bytes(full), entries=3), tmp_path).exists()
+
+
 def test_missing_file_is_an_http_error_naming_the_url(server, tmp_path):
     spec = dataset(server, "set.tar", b"")
     server.files.clear()

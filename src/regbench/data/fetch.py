@@ -3,9 +3,13 @@
 - Downloads go to ``<file>.part`` and are renamed only once the size and checksum match, so no
   partial file ever has the final name. An interrupted download resumes from the ``.part``
   file (HTTP range request) on the next call; network errors are retried with backoff.
+- A server that stalls (less than ``MIN_RATE`` bytes/s over ``STALL_S`` seconds, e.g. a byte every
+  20 s, which no socket timeout catches) is dropped and retried like a broken connection.
 - Archives are extracted into a hidden folder beside the target and moved into place member by
   member only after every member was written; a member whose path would leave the target folder
-  (absolute, ``..``, or a link pointing outside) makes the whole extraction fail.
+  (absolute, ``..``, or a link pointing outside), more members than the registry states, or
+  contents more than ``MAX_EXPANSION`` times the archive's size (a decompression bomb) or larger
+  than the free disk make the whole extraction fail.
 - ``<data_root>/<dataset>/regbench-verified.json`` is written last: its presence means the
   dataset is complete and verified.
 """
@@ -30,6 +34,9 @@ from regbench.data.registry import DataFile, Dataset
 
 CHUNK = 1 << 20
 STAMP = "regbench-verified.json"
+STALL_S = 120.0
+MIN_RATE = 1024  # bytes/s, averaged over STALL_S
+MAX_EXPANSION = 50  # images in the registered archives are gzipped or raw: a few times at most
 
 
 def file_hash(path: Path, algorithm: str) -> str:
@@ -101,11 +108,17 @@ def _transfer(url: str, part: Path) -> None:
                 total=total, initial=offset, unit="B", unit_scale=True, desc=part.stem, mininterval=2
             ) as bar,
         ):
-            received = 0
-            while block := response.read(CHUNK):
+            received, window_start, window_bytes = 0, time.monotonic(), 0
+            while block := response.read1(CHUNK):  # whatever has arrived, so the bar moves
                 out.write(block)
                 received += len(block)
                 bar.update(len(block))
+                window_bytes += len(block)
+                if (elapsed := time.monotonic() - window_start) >= STALL_S:
+                    if window_bytes < MIN_RATE * elapsed:
+                        stall = f"{window_bytes} bytes in the last {elapsed:.0f} s: the server stalls"
+                        raise TimeoutError(stall)
+                    window_start, window_bytes = time.monotonic(), 0
         if length and received < int(length):
             raise http.client.IncompleteRead(b"", int(length) - received)
 
@@ -117,19 +130,44 @@ def _check_members(archive: Path, names: list[str]) -> None:
             raise ValueError(f"{archive}: member {name!r} would land outside the target folder; refusing")
 
 
-def extract(archive: Path, target: Path) -> None:
-    """Extract ``archive`` (tar, tar.gz or zip) into ``target``, all or nothing."""
+def _check_size(archive: Path, target: Path, sizes: list[int]) -> None:
+    total = sum(sizes)
+    if total > MAX_EXPANSION * max(archive.stat().st_size, CHUNK):
+        raise ValueError(
+            f"{archive}: its members add up to {total:,} bytes, more than {MAX_EXPANSION} times the "
+            "archive's size (a decompression bomb?); refusing"
+        )
+    if total > (free := shutil.disk_usage(target).free):
+        raise ValueError(f"{archive}: needs {total:,} bytes to extract, {free:,} free under {target}")
+
+
+def _check_entries(archive: Path, count: int, entries: int | None) -> None:
+    if entries is not None and count != entries:
+        raise ValueError(
+            f"{archive}: {count} members where the registry states {entries} (truncated or wrong archive)"
+        )
+
+
+def extract(archive: Path, target: Path, entries: int | None = None) -> int:
+    """Extract ``archive`` (tar, tar.gz or zip) into ``target``, all or nothing; ``entries``: the
+    number of members the registry states. Returns the number of members."""
     staging = target / f".extracting-{archive.name}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
         if zipfile.is_zipfile(archive):
             with zipfile.ZipFile(archive) as zf:
-                _check_members(archive, zf.namelist())
+                members = zf.infolist()
+                _check_members(archive, [m.filename for m in members])
+                _check_entries(archive, len(members), entries)
+                _check_size(archive, target, [m.file_size for m in members])  # reads stop at these
                 zf.extractall(staging)
         else:
             with tarfile.open(archive) as tf:
-                _check_members(archive, tf.getnames())
+                members = tf.getmembers()
+                _check_members(archive, [m.name for m in members])
+                _check_entries(archive, len(members), entries)
+                _check_size(archive, target, [m.size for m in members])
                 tf.extractall(staging, filter="data")  # also refuses links that leave the folder
     except tarfile.FilterError as err:
         shutil.rmtree(staging)
@@ -146,6 +184,7 @@ def extract(archive: Path, target: Path) -> None:
             shutil.rmtree(destination)
         os.replace(entry, destination)
     staging.rmdir()
+    return len(members)
 
 
 def dataset_dir(data_root: str | Path, dataset: Dataset) -> Path:
@@ -176,10 +215,11 @@ def fetch(dataset: Dataset, data_root: str | Path, files: list[DataFile] | None 
         else:
             print(f"downloading {spec.name} of {dataset.name} ({dataset.licence})", flush=True)
             hashes[spec.name] = download(spec, path)
+        members = extract(path, folder, spec.entries) if spec.extract else None
         if not (spec.sha256 or spec.md5):
-            print(f"{path}: sha256 {hashes[spec.name]} (no published checksum: pin it in the registry)")
-        if spec.extract:
-            extract(path, folder)
+            count = f", {members} members" if members is not None else ""
+            pinned = f"{path}: sha256 {hashes[spec.name]}{count}"
+            print(f"{pinned} (no published checksum: pin it in the registry)")
     if not layout.exists():
         raise ValueError(f"{folder}: {dataset.layout} is missing after extraction: not the expected layout")
     stamp.write_text(json.dumps({"dataset": dataset.name, "sha256": hashes}, indent=2) + "\n")

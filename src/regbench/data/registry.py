@@ -20,6 +20,7 @@ class DataFile:
     md5: str | None = None
     size: int | None = None
     extract: bool = False
+    entries: int | None = None  # members of the archive, where known
 
 
 @dataclass(frozen=True)
