@@ -109,6 +109,53 @@ def test_fields_are_temporary(runs):
     assert not list((runs[0] / "results/tiny/fields").glob("*.npz"))
 
 
+def test_training_killed_under_snakemake_resumes_with_its_whole_log_and_is_rescored(tmp_path):
+    """kill -9 of a ``--forcerun train`` run after a checkpoint: the previous model must still be
+    there (it is what the existing metrics came from), and the next plain run must resume the
+    training from the checkpoint (not report nothing to do), score again and leave a log with
+    every iteration once, though Snakemake deletes the log before each run."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    import yaml
+
+    from tests.conftest import snakemake_command
+
+    config = yaml.safe_load(TINY.read_text()) | {"models": ["cnn"], "baselines": ["identity"]}
+    config["task_settings"]["tiny"]["training"] |= {"iterations": 200, "checkpoint_every": 20}
+    (tmp_path / "kill.yaml").write_text(yaml.safe_dump(config))
+    args = ("results/tiny/metrics/cnn-seed0.csv", "--configfile", str(tmp_path / "kill.yaml"))
+    run = tmp_path / "results/tiny/train/cnn/seed0"
+    snakemake(tmp_path, *args)
+    first_metrics = (tmp_path / "results/tiny/metrics/cnn-seed0.csv").stat().st_mtime
+
+    cmd, env = snakemake_command(tmp_path, "--cores", "1", "--forcerun", "train", *args)
+    job = subprocess.Popen(
+        cmd,
+        cwd=tmp_path,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 600
+    while not (run / "checkpoint.pt").exists() and time.monotonic() < deadline and job.poll() is None:
+        time.sleep(0.2)
+    os.killpg(job.pid, signal.SIGKILL)
+    job.wait()
+    assert (run / "checkpoint.pt").exists() and (run / "model.pt").exists()
+
+    snakemake(tmp_path, "--unlock", *args)
+    again = snakemake(tmp_path, *args)
+    assert "resuming cnn from" in again.stdout + again.stderr
+    assert (tmp_path / "results/tiny/metrics/cnn-seed0.csv").stat().st_mtime > first_metrics
+    log = pd.read_csv(run / "train_log.csv")
+    assert list(log["iteration"]) == list(range(1, 201))
+    assert not (run / "checkpoint.pt").exists()
+
+
 def test_unknown_config_key_is_named(tmp_path):
     done = snakemake(tmp_path, "-n", "--config", "iterations=5", check=False)
     assert done.returncode != 0 and "iterations" in done.stdout + done.stderr

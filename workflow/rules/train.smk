@@ -4,7 +4,9 @@ rule train:
     input:
         manifest="results/{task}/data/manifest.json",
     output:
-        model="results/{task}/train/{model}/seed{seed}/model.pt",
+        # update(): a rerun (`--forcerun train`) keeps the previous model until training writes
+        # the new one, so a killed rerun leaves the model that the existing tables came from
+        model=update("results/{task}/train/{model}/seed{seed}/model.pt"),
     params:
         settings=lambda w: settings_json(w.task, "training"),
         device=config["device"],
