@@ -2,8 +2,10 @@
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
-# torch==2.13.0 is the CPU build; one pip call so the resolver sees every constraint.
+# torch==2.13.0 is the CPU build; one pip call so the resolver sees every constraint. The
+# example plugin goes in too: the tests run it through the tiny study beside the built-ins.
 TORCH := torch==2.13.0
+PLUGIN := examples/regbench-example-plugin
 
 .PHONY: demo tables summary test install lint clean slurm-profile
 
@@ -11,8 +13,8 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q $(TORCH) -e '.[test]'
+$(VENV)/.installed: pyproject.toml $(PLUGIN)/pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q $(TORCH) -e '.[test]' -e $(PLUGIN)
 	touch $@
 
 install: $(VENV)/.installed
@@ -47,7 +49,7 @@ lint: install
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --lint
 
 # `make slurm-profile PARTITION=gpu ACCOUNT=mylab [GPU_MODEL=a100] [STATUS=squeue]`, once:
-# afterwards `snakemake --profile slurm` works as typed
+# fills them in profiles/slurm/config.yaml, which `snakemake --profile slurm` reads (./slurm)
 slurm-profile: install
 	$(BIN)/regbench slurm-profile $(if $(PARTITION),--partition $(PARTITION)) \
 		$(if $(ACCOUNT),--account $(ACCOUNT)) $(if $(GPU_MODEL),--gpu-model $(GPU_MODEL)) \

@@ -15,7 +15,7 @@ if not config["from_cache"]:
 
     include: "workflow/rules/data.smk"
     include: "workflow/rules/train.smk"
-    include: "workflow/rules/baselines.smk"
+    include: "workflow/rules/methods.smk"
     include: "workflow/rules/evaluate.smk"
 
 

@@ -64,7 +64,7 @@ def einsum_correlation(target, source, radius: int = 1):
 def _one(job: dict) -> dict:
     import torch
 
-    from regbench.models import build
+    from regbench.models.zoo import build
     from regbench.models.correlation import local_correlation
 
     torch.set_num_threads(job["threads"])
@@ -140,7 +140,7 @@ def main() -> None:
                     flush=True,
                 )
         return
-    from regbench.models import PRESETS
+    from regbench.names import PRESETS
 
     for size in [a.size] if a.size else [[128, 128], [64, 64, 64]]:
         print(f"\nforward + backward, both directions, size {'×'.join(map(str, size))}")

@@ -21,10 +21,11 @@ def runs(tmp_path_factory):
 
 def test_tables_have_every_method_and_learning_beats_identity(runs):
     table = pd.read_csv(runs[0] / "results/tiny/tables/summary.csv").set_index("method")
-    assert list(table.index) == ["identity", "ants", "cnn", "cnn-DWP"]
+    # demons and rescnn: the example plugin's method and backbone, beside the built-ins
+    assert list(table.index) == ["identity", "ants", "demons", "cnn", "rescnn", "cnn-DWP"]
     assert table["pairs"].eq(4).all()
     assert table["dice_mean"].between(0, 1).all() and (table["hd95_mean"] >= 0).all()
-    for method in ("ants", "cnn", "cnn-DWP"):
+    for method in ("ants", "demons", "cnn", "cnn-DWP", "rescnn"):
         assert table.loc[method, "dice_mean"] > table.loc["identity", "dice_mean"]
         assert table.loc[method, "epe_mm_mean"] < table.loc["identity", "epe_mm_mean"]
     assert table.loc["identity", "nonpositive_jacobian_pct_mean"] == 0 and table["ndv_pct_mean"].notna().all()
@@ -33,7 +34,7 @@ def test_tables_have_every_method_and_learning_beats_identity(runs):
     )
     assert table.loc["cnn", "ssim_mean"] > table.loc["identity", "ssim_mean"]
     markdown = (runs[0] / "results/tiny/tables/summary.md").read_text()
-    groups = ["*Reference*", "*Baseline*", "*Registration-specific designs*"]
+    groups = ["*Reference*", "*Baseline*", "*Trend-driven backbones*", "*Registration-specific designs*"]
     assert [line.split(" |")[0][2:] for line in markdown.splitlines() if line.startswith("| *")] == groups
     assert "| cnn-DWP (DWP) | 4 × 1 |" in markdown
     latex = (runs[0] / "results/tiny/tables/summary.tex").read_text()
@@ -42,7 +43,7 @@ def test_tables_have_every_method_and_learning_beats_identity(runs):
         for suffix in (".png", ".pdf"):
             assert (runs[0] / "results/tiny/figures" / (figure + suffix)).stat().st_size > 10_000
     study = pd.read_csv(runs[0] / "results/study/disentangling.csv")
-    assert set(study["factor"]) == {"design"} and set(study["task"]) == {"tiny"}
+    assert set(study["factor"]) == {"design", "backbone"} and set(study["task"]) == {"tiny"}
 
 
 def test_stress_and_evaluation_sets_are_registered_by_the_task_models_and_summarised(tmp_path):
@@ -84,25 +85,25 @@ def test_pairs_are_scored_by_id_for_every_method(runs):
 def test_same_config_and_seed_give_identical_metric_files(runs):
     first, second = (run / "results/tiny/metrics" for run in runs)
     names = sorted(p.name for p in first.iterdir())
-    assert names == ["ants-seed0.csv", "cnn-DWP-seed0.csv", "cnn-seed0.csv", "identity.csv"]
+    learned = ["cnn-DWP-seed0.csv", "cnn-seed0.csv", "rescnn-seed0.csv"]
+    assert names == sorted(["ants-seed0.csv", "demons.csv", "identity.csv", *learned])
     match, mismatch, errors = filecmp.cmpfiles(first, second, names, shallow=False)
     assert mismatch == [] and errors == []
 
 
 def test_pairs_per_job_splits_registration_and_evaluation_without_changing_results(runs):
     """Rerun the second study with jobs of at most 3 of its 4 pairs: trained models are reused,
-    every learned and ANTs method is registered and scored in two jobs, and the rows are the same."""
+    every method is registered and scored in two jobs, and the rows are the same."""
     done = snakemake(runs[1], "--config", "pairs_per_job=3")
     assert "rule train:" not in done.stdout + done.stderr
     metrics = runs[1] / "results/tiny/metrics"
-    for method in ("ants-seed0", "cnn-seed0", "cnn-DWP-seed0"):
+    for method in ("identity", "ants-seed0", "demons", "cnn-seed0", "cnn-DWP-seed0", "rescnn-seed0"):
         parts = [pd.read_csv(metrics / f"{method}.part{k}of2.csv") for k in (1, 2)]
         assert [part["pair_id"].nunique() for part in parts] == [2, 2]
         together = pd.concat(parts, ignore_index=True)
         pd.testing.assert_frame_equal(together, pd.read_csv(runs[0] / f"results/tiny/metrics/{method}.csv"))
-    assert not list(metrics.glob("identity.part*"))  # the identity is one job
     table = pd.read_csv(runs[1] / "results/tiny/tables/summary.csv")
-    assert table["pairs"].eq(4).all() and len(table) == 4
+    assert table["pairs"].eq(4).all() and len(table) == 6
 
 
 def test_fields_are_temporary(runs):
@@ -175,7 +176,7 @@ def test_lint_is_clean(tmp_path):
 def test_every_preset_trains_and_is_scored_through_the_pipeline(tmp_path):
     import yaml
 
-    from regbench.models import PRESETS
+    from regbench.names import PRESETS
 
     config = yaml.safe_load(TINY.read_text())
     config["task_settings"]["tiny"]["training"].update(iterations=3, checkpoint_every=2)

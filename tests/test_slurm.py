@@ -144,7 +144,7 @@ def test_rerun_resumes_training_and_submits_only_what_is_missing(scenario):
     first = _submitted(scenario["cancelled"][1])
     second = _submitted(output)
     assert "prepare_data" in first.values() and "prepare_data" not in second.values()
-    assert sorted(second.values()).count("train") == 1 and "register_identity" not in second.values()
+    assert sorted(second.values()).count("train") == 1 and "register_method" not in second.values()
     train_job = next(job for job, rule in second.items() if rule == "train")
     log = (scenario["remote"] / f".snakemake/slurm_logs/rule_train/tiny_cnn_0/{train_job}.log").read_text()
     assert re.search(r"resuming cnn from \S+checkpoint\.pt at iteration [1-9]\d*", log), log[-2000:]
@@ -155,7 +155,7 @@ def test_every_job_went_through_sbatch_and_only_learning_got_a_gpu(scenario):
     jobs = scenario["jobs"]
     assert set(submitted) <= set(jobs)  # SLURM's own records of every submitted job
     rules = set(submitted.values())
-    assert {"prepare_data", "register_identity", "train", "register_model", "evaluate"} <= rules
+    assert {"prepare_data", "register_method", "train", "register_model", "evaluate"} <= rules
     assert "aggregate" not in rules  # a local rule
     for job, rule in submitted.items():
         gpus = jobs[job].get("TresPerJob", "")
@@ -205,15 +205,18 @@ STUDIES = [[path] for path in sorted((REPO / "config").glob("*.yaml"))] + [
 
 @pytest.mark.parametrize("study", STUDIES, ids=lambda files: "+".join(p.name for p in files))
 def test_dry_run_with_the_slurm_profile_puts_gpus_on_exactly_the_learning_jobs(tmp_path, study):
-    """No cluster needed: every study config's planned jobs and their resources under profiles/slurm."""
-    args = ["-n", "--profile", str(REPO / "profiles/slurm"), "--configfile", *map(str, study)]
+    """No cluster needed: every study config's planned jobs and their resources under the SLURM
+    profile, named as a user types it in the checkout (`--profile slurm`)."""
+    args = ["-n", "--profile", "slurm", "--configfile", *map(str, study)]
     if not any("pairs_per_job" in yaml.safe_load(path.read_text()) for path in study):
         args += ["--config", "pairs_per_job=3"]
-    done = snakemake(tmp_path, *args)
+    cmd, env = snakemake_command(tmp_path, *args)
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
     jobs = re.findall(
         r"^(?:local)?rule (\w+):\n(?:.*\n)*?\s+resources: (.*)$", done.stdout + done.stderr, re.M
     )
     rules = {rule for rule, _ in jobs}
-    assert {"train", "register_model", "register_ants", "evaluate", "prepare_data"} <= rules
+    assert {"train", "register_model", "register_method", "evaluate", "prepare_data"} <= rules
     for rule, resources in jobs:
         assert ("gpu=1" in resources) == (rule in GPU_RULES), (rule, resources)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
+
+from regbench import registry
 
 
 def _json(text: str) -> dict:
@@ -69,10 +72,8 @@ def _train(a):
 def _register(a):
     from regbench import register
 
-    if a.method == "identity":
-        register.register_identity(a.manifest, a.out)
-    elif a.method == "ants":
-        register.register_ants(a.manifest, a.settings, a.seed, a.out, a.part)
+    if a.method != registry.MODEL:
+        register.register_method(a.manifest, a.method, a.settings, a.seed, a.out, a.part)
     else:
         register.register_model(a.manifest, a.model_file, a.out, a.device, a.threads, a.part)
 
@@ -109,14 +110,27 @@ def _record(a):
 
 
 def _models(a):
-    from regbench.models import PRESETS, build, parameter_count
-    from regbench.models.zoo import ALIASES, grid
+    from regbench.models.zoo import PRESETS, build, parameter_count
+    from regbench.names import aliases, grid
 
-    aliases = {v: k for k, v in ALIASES.items()}
+    paper = {v: k for k, v in aliases().items()}
     print(f"{'model':<14} {'paper':<11} {'params 2D':>12} {'params 3D':>12}")
-    for name in grid() if a.grid else PRESETS:
+    plugins = [r.name for r in registry.backbones().values() if r.plugin]
+    for name in grid() if a.grid else [*PRESETS, *plugins]:
         counts = [parameter_count(build(name, ndim)) for ndim in (2, 3)]
-        print(f"{name:<14} {aliases.get(name, ''):<11} {counts[0]:>12,} {counts[1]:>12,}")
+        print(f"{name:<14} {paper.get(name, ''):<11} {counts[0]:>12,} {counts[1]:>12,}")
+    print("\nbackbones:")
+    for record in registry.backbones().values():
+        print(
+            f"  {record.name:<10} {record.description}"
+            + (f" [plugin {record.plugin}]" if record.plugin else "")
+        )
+    print("methods without training:")
+    for record in registry.methods().values():
+        print(
+            f"  {record.name:<10} {record.description}"
+            + (f" [plugin {record.plugin}]" if record.plugin else "")
+        )
 
 
 def _slurm_profile(a):
@@ -125,8 +139,8 @@ def _slurm_profile(a):
     values = dict(
         partition=a.partition, account=a.account, gpu_model=a.gpu_model, status_command=a.status_command
     )
-    path = cluster.install(a.template, a.dest or cluster.named_profile_dir(), **values)
-    print(f"wrote {path}: run `snakemake --profile {path.parent.name}` from the checkout")
+    path = cluster.install(a.template, a.dest or Path(a.template).parent, **values)
+    print(f"wrote {path}: run `snakemake --profile slurm` from the checkout")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -180,9 +194,13 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("register", help="displacement fields for every evaluation pair")
     s.add_argument("--manifest", required=True)
-    s.add_argument("--method", required=True, help="identity, ants, or model (with --model-file)")
+    s.add_argument(
+        "--method",
+        required=True,
+        help="a registered method (identity, ants, ...) or model (with --model-file)",
+    )
     s.add_argument("--model-file")
-    s.add_argument("--settings", type=_json, default={}, help="ANTs settings (JSON)")
+    s.add_argument("--settings", type=_json, default={}, help="the method's task settings (JSON)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", required=True)
     s.add_argument("--device", default="auto")
@@ -238,9 +256,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--grid", action="store_true", help="every backbone × design-set cell")
     s.set_defaults(run=_models)
 
-    s = sub.add_parser("slurm-profile", help="install the SLURM profile as `--profile slurm`, filled in")
+    s = sub.add_parser("slurm-profile", help="fill in the SLURM profile that `--profile slurm` reads")
     s.add_argument("--template", default="profiles/slurm/config.yaml")
-    s.add_argument("--dest", help="profile folder (default: $XDG_CONFIG_HOME/snakemake/slurm)")
+    s.add_argument("--dest", help="profile folder (default: the template's, which ./slurm links to)")
     s.add_argument("--partition", help="SLURM partition for every job (default: the cluster's)")
     s.add_argument("--account", help="SLURM account to charge")
     s.add_argument("--gpu-model", help="GPU type for training and learned registration (--gpus=MODEL:1)")
@@ -253,7 +271,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
-    if args.stage == "register" and args.method not in ("identity", "ants") and not args.model_file:
+    if args.stage == "register" and args.method == registry.MODEL and not args.model_file:
         parser().error("register: a model method needs --model-file")
     if args.stage == "data" and getattr(args, "url", None) and not (args.sha256 or args.md5):
         parser().error("data fetch: --url needs --sha256 or --md5")

@@ -1,13 +1,13 @@
 """The SLURM profile: fill in the values a cluster user sets once, and install it by name.
 
-``profiles/slurm/config.yaml`` is the template (usable as is with ``--profile profiles/slurm``);
-:func:`install` writes a copy with partition, account, GPU model and status command filled in
-where Snakemake looks for named profiles, so that ``snakemake --profile slurm`` works as typed.
+``profiles/slurm/config.yaml`` is the profile, usable as is: Snakemake looks for ``--profile
+slurm`` in the working directory first, where ``slurm`` links to ``profiles/slurm``, so
+``snakemake --profile slurm`` works as typed in a fresh clone. :func:`install` fills in
+partition, account, GPU model and status command (in place, by default).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import yaml
@@ -16,12 +16,6 @@ from regbench.io import atomic_path
 
 #: rules that ask for a GPU (``resources.train`` and ``resources.register`` in the study config)
 GPU_RULES = ("train", "register_model")
-
-
-def named_profile_dir(name: str = "slurm") -> Path:
-    """Where Snakemake finds ``--profile NAME``: ``$XDG_CONFIG_HOME/snakemake/NAME``."""
-    config_home = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
-    return config_home / "snakemake" / name
 
 
 def profile(
@@ -56,7 +50,10 @@ def install(template: Path, dest: Path, **values) -> Path:
     """Write the filled-in profile to ``dest/config.yaml`` (atomically) and return that path."""
     settings = profile(template, **values)
     path = Path(dest) / "config.yaml"
-    header = f"# written by `regbench slurm-profile` from {Path(template).resolve()} (see its comments)\n"
+    header = (
+        "# filled in by `regbench slurm-profile`; the commented original: "
+        "`git show HEAD:profiles/slurm/config.yaml`\n"
+    )
     with atomic_path(path) as tmp:
         tmp.write_text(header + yaml.safe_dump(settings, sort_keys=False))
     return path

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import math
 
+from regbench import registry
 from regbench.data.cases import LUNG250M_CASES, case_numbers
-from regbench.models import PRESETS, canonical
-from regbench.models.zoo import BACKBONES, divisor, grid
+from regbench.names import PRESETS, canonical, divisor, grid
 
 #: results/<STUDY_FOLDER>/ holds the study-wide analysis, so no task may have this name
 STUDY_FOLDER = "study"
@@ -64,10 +64,10 @@ def models(config: dict) -> list[str]:
     elif names == "grid":
         names = grid()
     elif isinstance(names, dict):
-        unknown = sorted(set(names["backbones"]) - set(BACKBONES))
+        unknown = sorted(set(names["backbones"]) - set(registry.backbones()))
         if unknown:
             raise ConfigError(
-                f"config key 'models.backbones': unknown {unknown} (available: {list(BACKBONES)})"
+                f"config key 'models.backbones': unknown {unknown} (available: {list(registry.backbones())})"
             )
         names = grid(names["backbones"], names["designs"])
         if not names:
@@ -94,8 +94,15 @@ def check(config: dict) -> None:
         if task == STUDY_FOLDER:
             raise ConfigError(f"config key 'tasks': {task!r} is reserved for the study-wide results folder")
     # (the schema's defaults where a key is absent)
+    baselines = config.get("baselines", ["identity", "ants"])
+    for name in baselines:
+        if name not in registry.methods():
+            raise ConfigError(
+                f"config key 'baselines': {name!r} is not a registered method (available: "
+                f"{', '.join(registry.methods())}; a plugin registers more)"
+            )
     baseline = config.get("analysis", {}).get("baseline", "cnn")
-    methods = [*names, *config.get("baselines", ["identity", "ants"])]
+    methods = [*names, *baselines]
     if baseline not in methods:
         raise ConfigError(
             f"config key 'analysis.baseline': {baseline!r} is not among the study's models or baselines "
@@ -220,10 +227,18 @@ def pair_count(config: dict, name: str) -> int | None:
     return data["test_pairs"] if data["source"] in NEEDS and "test_pairs" in NEEDS[data["source"]] else None
 
 
+def method_settings(config: dict, task: str, name: str) -> dict:
+    """A registered method's settings on a task: ``task_settings.<task>.<name>`` for the
+    built-ins whose settings the schema spells out (``ants``), else
+    ``task_settings.<task>.methods.<name>`` (plugins), else none."""
+    settings = config["task_settings"][task]
+    return settings.get(name) or settings.get("methods", {}).get(name, {})
+
+
 def parts(config: dict, task: str, method: str) -> list[str]:
     """The job names of a method's registration and evaluation: the method itself, or one
     ``<method>.part<k>of<n>`` per batch of at most ``pairs_per_job`` pairs."""
     per_job = config["pairs_per_job"]
     count = pair_count(config, task)
-    n = -(-count // per_job) if per_job and count and method != "identity" else 1
+    n = -(-count // per_job) if per_job and count else 1
     return [method] if n <= 1 else [f"{method}.part{k}of{n}" for k in range(1, n + 1)]

@@ -1,10 +1,10 @@
 """Apply a method to every evaluation pair of a manifest and save the displacement fields.
 
-Methods: ``identity`` (zero displacement), ``ants`` (SyN, :mod:`regbench.baselines.ants`) and any
-trained model file. Each field is the displacement on the fixed grid, in voxels, that warps the
-moving image onto the fixed one. Runtime and peak memory are measured per pair
-(:func:`regbench.device.measure`; network: forward pass and upsampling, GPU-synchronised; ANTs:
-registration plus field composition, on the CPU).
+Methods: a trained model file, or any method of the registry (``identity``, ``ants``, a plugin's).
+Each field is the displacement on the fixed grid, in voxels, that warps the moving image onto the
+fixed one. Runtime and peak memory are measured per pair (:func:`regbench.device.measure`;
+network: forward pass and upsampling, GPU-synchronised; other methods: the whole registration,
+on the CPU).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import torch
 from tqdm import tqdm
 
 from regbench import device as devices
-from regbench.baselines import ants
+from regbench import registry
 from regbench.data.manifest import Manifest
 from regbench.io import save_fields
 from regbench.train import load_model
@@ -39,21 +39,30 @@ def _each_pair(manifest: Manifest, desc: str, part: tuple[int, int] = (1, 1)):
         yield pair, manifest.image(pair["fixed"]), manifest.image(pair["moving"])
 
 
-def register_identity(manifest_path: str | Path, out: str | Path) -> None:
-    manifest = Manifest.load(manifest_path)
-    shape = [manifest.ndim, *manifest.data["shape"]]
-    fields = {p["id"]: np.zeros(shape, np.float32) for p in manifest.pairs}
-    save_fields(out, fields, {p["id"]: {"runtime_s": 0.0, "peak_memory_mb": 0.0} for p in manifest.pairs})
-
-
-def register_ants(
-    manifest_path: str | Path, settings: dict, seed: int, out: str | Path, part: tuple[int, int] = (1, 1)
+def register_method(
+    manifest_path: str | Path,
+    name: str,
+    settings: dict,
+    seed: int,
+    out: str | Path,
+    part: tuple[int, int] = (1, 1),
 ) -> None:
+    """Register every pair (of ``part``) with the registry's method ``name``."""
+    record = registry.method(name)
+    owner = f"method {name!r}" + (f" of plugin {record.plugin}" if record.plugin else "")
+    register_pair = registry.resolve(record.register, owner)
     manifest = Manifest.load(manifest_path)
+    expected = (manifest.ndim, *manifest.data["shape"])
     fields, costs = {}, {}
-    for pair, fixed, moving in _each_pair(manifest, "ANTs", part):
+    for pair, fixed, moving in _each_pair(manifest, name, part):
         with devices.measure(torch.device("cpu")) as costs[pair["id"]]:
-            fields[pair["id"]] = ants.register_pair(fixed, moving, manifest.spacing, settings, seed)
+            disp = np.asarray(register_pair(fixed, moving, manifest.spacing, settings, seed), np.float32)
+        if disp.shape != expected:
+            raise ValueError(
+                f"{owner}: returned a field of shape {disp.shape} for pair {pair['id']}; expected "
+                f"{expected} (channels first, on the fixed grid)"
+            )
+        fields[pair["id"]] = disp
     save_fields(out, fields, costs)
 
 

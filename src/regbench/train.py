@@ -28,8 +28,8 @@ from regbench import device as devices
 from regbench.data.manifest import Manifest
 from regbench.io import atomic_path
 from regbench.losses import diffusion_loss, similarity_loss
-from regbench.models import build
 from regbench.models.fields import resize_flow, warp
+from regbench.models.zoo import build
 
 #: pyramid levels this small (any side) get no deep supervision: similarity on a few pixels is
 #: degenerate (the reference skips them likewise, rethink-reg-spec §2.3)

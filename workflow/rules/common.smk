@@ -14,6 +14,7 @@ sys.path.insert(0, SRC)
 os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")])))
 
 from regbench import config as regbench_config
+from regbench import registry
 
 
 regbench_config.coerce_command_line(config)
@@ -24,6 +25,8 @@ except regbench_config.ConfigError as err:
     raise WorkflowError(str(err)) from None
 
 MODELS = regbench_config.models(config)
+#: the study's methods that register without training, by name (their registry records)
+REGISTERED = {name: registry.method(name) for name in config["baselines"]}
 DATA_ROOT = config["data_root"]
 STUDY = regbench_config.STUDY_FOLDER
 SEEDS = [str(s) for s in config["seeds"]]
@@ -98,11 +101,17 @@ def dataset_override(dataset):
 
 
 def methods():
-    """Every evaluated method name: baselines, then each model × seed."""
-    names = ["identity"] if "identity" in config["baselines"] else []
-    if "ants" in config["baselines"]:
-        names += [f"ants-seed{s}" for s in SEEDS]
+    """Every evaluated method name: the baselines (once per seed where seeded), then each
+    model × seed."""
+    names = []
+    for name, record in REGISTERED.items():
+        names += [f"{name}-seed{s}" for s in SEEDS] if record.seeded else [name]
     return names + [f"{m}-seed{s}" for m in MODELS for s in SEEDS]
+
+
+def method_resources(name):
+    """A method's job size: ``resources.<name>``, else the evaluation job's."""
+    return config["resources"].get(name, config["resources"]["evaluate"])
 
 
 def parts(task, method):

@@ -15,11 +15,13 @@ import pandas as pd
 from regbench.analysis import METRICS, figures, stats, tables
 from regbench.data.manifest import Manifest
 from regbench.io import atomic_path, write_csv
-from regbench.models.zoo import build, parameter_count, parse
+from regbench.names import parse
 
 
 def parameter_counts(methods, ndim: int, window=None) -> dict[str, int]:
     """Trainable parameters of every model among ``methods`` (baselines have none)."""
+    from regbench.models.zoo import build, parameter_count
+
     counts = {}
     for method in methods:
         try:

@@ -18,7 +18,7 @@ from regbench.analysis.tables import GROUPS, method_order  # noqa: E402
 from regbench.data.manifest import Manifest  # noqa: E402
 from regbench.io import atomic_path  # noqa: E402
 from regbench.metrics import jacobian_determinant  # noqa: E402
-from regbench.models.zoo import DESIGN_SETS, parse  # noqa: E402
+from regbench.names import DESIGN_SETS, parse  # noqa: E402
 
 
 def save(fig, path) -> None:

@@ -23,8 +23,9 @@ import numpy as np
 import pandas as pd
 from scipy.stats import wilcoxon
 
+from regbench import registry
 from regbench.analysis import COSTS, METRICS
-from regbench.models.zoo import parse
+from regbench.names import parse
 
 FACTORS = ("backbone", "design")
 
@@ -113,22 +114,24 @@ def compare(pairs: pd.DataFrame, baseline: str = "cnn", alpha: float = 0.05) -> 
 def contrasts(methods) -> list[tuple[str, str, str]]:
     """``(factor, method, reference)`` for every pair of models that differ in one factor only.
 
-    Backbone contrasts set each backbone against ``cnn`` with the same designs; design contrasts
-    set each design set against the same backbone without designs. ``vfa`` (a complete matcher,
-    neither a backbone swap nor a design added to one) and the baselines take no part.
+    Backbone contrasts set each backbone against the reference backbone (``cnn``) with the same
+    designs; design contrasts set each design set against the same backbone without designs.
+    Complete models (``vfa``: a matcher, neither a backbone swap nor a design added to one) and
+    the methods that are not networks take no part.
     """
     specs = {}
     for method in methods:
         try:
             spec = parse(method)
         except ValueError:
-            continue  # identity, ants
-        if spec.backbone != "vfa":
+            continue  # identity, ants, ...
+        if not spec.record.complete:
             specs[(spec.backbone, spec.designs)] = method
     found = []
+    reference = registry.REFERENCE_BACKBONE
     for (backbone, designs), method in specs.items():
-        if backbone != "cnn" and ("cnn", designs) in specs:
-            found.append(("backbone", method, specs[("cnn", designs)]))
+        if backbone != reference and (reference, designs) in specs:
+            found.append(("backbone", method, specs[(reference, designs)]))
         if designs and (backbone, "") in specs:
             found.append(("design", method, specs[(backbone, "")]))
     return found

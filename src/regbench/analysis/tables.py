@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from regbench import registry
 from regbench.analysis import METRICS
 from regbench.io import atomic_path, write_csv
-from regbench.models.zoo import ALIASES, parse
+from regbench.names import aliases, parse
 
-BASELINES = ("identity", "ants")
 GROUPS = (
     "Reference",
     "Baseline",
@@ -29,7 +29,6 @@ GROUPS = (
     "Backbones with designs",
 )
 MARKERS = {"better": "↑", "worse": "↓", "": ""}
-PAPER_NAMES = {name: alias for alias, name in ALIASES.items()}
 
 
 def read_rows(paths) -> pd.DataFrame:
@@ -69,33 +68,35 @@ def per_pair(rows: pd.DataFrame) -> pd.DataFrame:
 
 def group_of(method: str, baseline: str = "cnn") -> str:
     """The table's row group of a method."""
-    if method in BASELINES:
+    if method in registry.methods():
         return "Reference"
     if method == baseline:
         return "Baseline"
     spec = parse(method)
-    if spec.backbone == "vfa" or (spec.backbone == "cnn" and spec.designs):
+    if spec.record.complete or (spec.backbone == registry.REFERENCE_BACKBONE and spec.designs):
         return "Registration-specific designs"
     return "Trend-driven backbones" if not spec.designs else "Backbones with designs"
 
 
 def method_order(methods, baseline: str = "cnn") -> list[str]:
-    """Methods by row group (identity before ants), in the order given within a group."""
+    """Methods by row group (the methods without training in the registry's order: identity,
+    ants, ...), in the order given within a group."""
     methods = list(dict.fromkeys(methods))
-    rank = {m: BASELINES.index(m) if m in BASELINES else 0 for m in methods}
+    registered = list(registry.methods())
+    rank = {m: registered.index(m) if m in registered else 0 for m in methods}
     return sorted(methods, key=lambda m: (GROUPS.index(group_of(m, baseline)), rank[m]))
 
 
 def summary(pairs: pd.DataFrame, comparison: pd.DataFrame, baseline: str = "cnn") -> pd.DataFrame:
     """Per task and method: group, pair and seed counts, and per metric mean, std, NaN count,
     Holm-corrected p-value against the baseline and its significance (better / worse / '')."""
-    records = []
+    records, paper_names = [], {name: alias for alias, name in aliases().items()}
     for (task, method), group in pairs.groupby(["task", "method"], sort=False):
         record = {
             "task": task,
             "group": group_of(method, baseline),
             "method": method,
-            "paper_name": PAPER_NAMES.get(method, ""),
+            "paper_name": paper_names.get(method, ""),
             "seeds": group["seed"].nunique(),
             "pairs": group["pair_id"].nunique(),
         }

@@ -1,5 +1,2 @@
-"""Registration networks: fields, blocks, backbones, decoders and the model zoo."""
-
-from regbench.models.zoo import PRESETS, build, canonical, parameter_count, parse
-
-__all__ = ["PRESETS", "build", "canonical", "parameter_count", "parse"]
+"""Registration networks: fields, blocks, backbones, decoders and the model zoo
+(:mod:`regbench.models.zoo`). Model names live in the torch-free :mod:`regbench.names`."""

@@ -1,0 +1,108 @@
+"""The registry's plugins: the example package (examples/regbench-example-plugin, installed by
+`make install`), and plugins that fail to import, take a built-in's name or return a wrong field."""
+
+import subprocess
+import sys
+import textwrap
+from importlib.metadata import EntryPoint
+
+import numpy as np
+import pytest
+import torch
+
+from regbench import registry
+from regbench.names import parse
+
+pytest.importorskip("regbench_example", reason="the example plugin is not installed (`make install` does it)")
+
+
+@pytest.fixture
+def plugins(tmp_path, monkeypatch):
+    """Install entry points (group -> [(name, 'module:attribute')]) from modules written here."""
+
+    def install(modules: dict[str, str], entries: dict[str, list[tuple[str, str]]]):
+        for name, source in modules.items():
+            (tmp_path / f"{name}.py").write_text(textwrap.dedent(source))
+        monkeypatch.syspath_prepend(str(tmp_path))
+        points = {g: [EntryPoint(n, v, g) for n, v in e] for g, e in entries.items()}
+        monkeypatch.setattr(registry, "entry_points", lambda group: points.get(group, []))
+        monkeypatch.setattr(registry, "BROKEN", {})
+        registry.backbones.cache_clear()
+        registry.methods.cache_clear()
+
+    yield install
+    registry.backbones.cache_clear()
+    registry.methods.cache_clear()
+
+
+def test_the_example_plugin_is_listed_beside_the_built_ins():
+    listing = subprocess.run(
+        [sys.executable, "-m", "regbench", "models"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "rescnn         " in listing  # its model, with parameter counts
+    assert "[plugin regbench-example-plugin]" in listing.split("rescnn     residual")[1].splitlines()[0]
+    assert "demons     Thirion" in listing
+
+
+def test_import_import_fails_collision_and_bad_record_are_named_and_left_out(plugins, capsys):
+    plugins(
+        {
+            "clash": """
+                from regbench.registry import Backbone
+                CNN = Backbone("cnn", "another cnn", "clash:nothing", "clash:nothing")
+                NOT_A_RECORD = 3
+            """,
+            "ok_method": """
+                from regbench.registry import Method
+                ZERO = Method("zero", "zeros", "regbench.baselines.identity:register_pair")
+            """,
+        },
+        {
+            "regbench.backbones": [("missing", "no_such_module:X"), ("cnn2", "clash:CNN")],
+            "regbench.methods": [("odd", "clash:NOT_A_RECORD"), ("zero", "ok_method:ZERO")],
+        },
+    )
+    assert registry.backbones()["cnn"].plugin is None and "missing" not in registry.backbones()
+    assert registry.methods()["zero"].plugin == "ok_method:ZERO"  # the rest is unaffected
+    err = capsys.readouterr().err
+    assert "plugin no_such_module:X (entry point 'missing' in regbench.backbones): cannot be imported" in err
+    assert "the name 'cnn' is taken by regbench" in err and "clash:NOT_A_RECORD is a int" in err
+    with pytest.raises(ValueError, match=r"unknown backbone 'missing' .*\(plugin .*ModuleNotFoundError"):
+        parse("missing-DWP")
+
+
+def test_a_plugin_method_returning_a_wrong_field_is_named(plugins, tiny_manifest, tmp_path):
+    from regbench.register import register_method
+
+    flat = """
+        import numpy as np
+        from regbench.registry import Method
+        FLAT = Method("flat", "no channel axis", "flat:register_pair")
+        def register_pair(fixed, moving, spacing, settings, seed):
+            return np.zeros(fixed.shape)
+    """
+    plugins({"flat": flat}, {"regbench.methods": [("flat", "flat:FLAT")]})
+    with pytest.raises(ValueError, match=r"method 'flat' of plugin flat:FLAT: returned a field of shape"):
+        register_method(tiny_manifest, "flat", {}, 0, tmp_path / "flat.npz")
+    assert not (tmp_path / "flat.npz").exists()
+
+
+@pytest.mark.parametrize("shape", [(48, 64), (24, 32, 20)])
+def test_the_example_demons_registers_a_known_shift(shape):
+    from regbench_example.demons import register_pair
+    from scipy import ndimage
+
+    from regbench.models.fields import warp
+
+    rng = np.random.default_rng(0)
+    fixed = ndimage.gaussian_filter(rng.random(shape), 3).astype(np.float32)
+    fixed = (fixed - fixed.min()) / (fixed.max() - fixed.min())
+    shift = np.array([1.5, -2.0, 1.0][: len(shape)], np.float32)
+    true = np.broadcast_to(shift.reshape(-1, *[1] * len(shape)), (len(shape), *shape)).copy()
+
+    # moving(x + shift) = fixed(x): the moving image is the fixed one moved by the shift
+    moving = warp(torch.from_numpy(fixed)[None, None], torch.from_numpy(-true)[None])[0, 0].numpy()
+    disp = register_pair(fixed, moving, (1.0,) * len(shape), {}, 0)
+    inner = tuple(slice(6, -6) for _ in shape)
+    recovered = disp[(slice(None), *inner)].reshape(len(shape), -1).mean(1)
+    np.testing.assert_allclose(recovered, shift, atol=0.15)

@@ -1,0 +1,29 @@
+# Every method of the registry that registers without training (identity, ants, plugins'):
+# one rule, the method's record gives its seeding and threads.
+rule register_method:
+    wildcard_constraints:
+        registered="|".join(map(re.escape, REGISTERED)),
+        seeded=r"(-seed\d+)?",
+    input:
+        manifest="results/{task}/data/manifest.json",
+    output:
+        fields=temp_unless_kept("results/{task}/fields/{registered}{seeded}{part}.npz"),
+    params:
+        settings=lambda w: json.dumps(
+            regbench_config.method_settings(config, base_task(w.task), w.registered), sort_keys=True
+        ),
+        seed=lambda w: seed_option(w.seeded),
+        part=lambda w: part_option(w.part),
+    log:
+        "results/{task}/logs/register/{registered}{seeded}{part}.log",
+    benchmark:
+        "results/{task}/benchmarks/{registered}{seeded}{part}.tsv"
+    threads: lambda w: REGISTERED[w.registered].threads
+    resources:
+        mem_mb=lambda w: method_resources(w.registered)["mem_mb"],
+        runtime=lambda w: method_resources(w.registered)["runtime"],
+    conda:
+        ENV
+    shell:
+        "python -m regbench register --manifest {input.manifest} --method {wildcards.registered} "
+        "--settings {params.settings:q} {params.seed} {params.part} --out {output.fields} > {log} 2>&1"
