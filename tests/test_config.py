@@ -83,7 +83,7 @@ def test_pairs_per_job_names_the_parts():
 
 
 def test_parts_cover_every_pair_once_in_order():
-    from regbench.register import part_of
+    from regbench.data.manifest import part_of
 
     pairs = list(range(10))
     for n in (1, 3, 4, 10):

@@ -157,6 +157,32 @@ def test_training_killed_under_snakemake_resumes_with_its_whole_log_and_is_resco
     assert not (run / "checkpoint.pt").exists()
 
 
+def test_external_fields_are_scored_through_the_workflow_like_any_method(tmp_path):
+    """A folder of zero fields in the Learn2Reg layout, as an external method, scores exactly as
+    the identity does."""
+    import json
+
+    import numpy as np
+    import yaml
+
+    config = yaml.safe_load(TINY.read_text()) | {"models": ["cnn"], "baselines": ["identity"]}
+    folder = tmp_path / "submission"
+    config["task_settings"]["tiny"]["external"] = {"zeros": {"folder": str(folder)}}
+    (tmp_path / "external.yaml").write_text(yaml.safe_dump(config))
+    manifest = "results/tiny/data/manifest.json"
+    snakemake(tmp_path, manifest, "--configfile", str(tmp_path / "external.yaml"))
+    data = json.loads((tmp_path / manifest).read_text())
+    folder.mkdir()
+    for pair in data["pairs"]:
+        zeros = np.zeros((*data["shape"], data["dims"]), np.float32)
+        np.savez(folder / f"disp_{pair['fixed']}_{pair['moving']}.npz", disp=zeros)
+    targets = ["results/tiny/metrics/identity.csv", "results/tiny/metrics/zeros.csv"]
+    snakemake(tmp_path, *targets, "--configfile", str(tmp_path / "external.yaml"))
+    identity, zeros = (pd.read_csv(tmp_path / t) for t in targets)
+    assert set(zeros["method"]) == {"zeros"} and len(zeros) == len(identity) > 0
+    pd.testing.assert_series_equal(zeros["value"], identity["value"])
+
+
 def test_unknown_config_key_is_named(tmp_path):
     done = snakemake(tmp_path, "-n", "--config", "iterations=5", check=False)
     assert done.returncode != 0 and "iterations" in done.stdout + done.stderr

@@ -78,6 +78,20 @@ def _register(a):
         register.register_model(a.manifest, a.model_file, a.out, a.device, a.threads, a.part)
 
 
+def _import_fields(a):
+    from regbench.external import import_fields
+
+    import_fields(a.manifest, a.settings, a.out, a.part)
+
+
+def _export(a):
+    from regbench.external import export_fields
+
+    written = export_fields(a.manifest, a.fields, a.out, a.format)
+    layout = f"disp_<fixed>_<moving>{a.format}: voxels, into the moving image"
+    print(f"wrote {len(written)} fields under {a.out} ({layout})")
+
+
 def _evaluate(a):
     from regbench.evaluate import evaluate
 
@@ -207,6 +221,25 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--threads", type=int)
     s.add_argument("--part", type=_part, default=(1, 1), help="only part K of N of the pairs (K/N)")
     s.set_defaults(run=_register)
+
+    s = sub.add_parser("import-fields", help="an external method's fields (Learn2Reg layout) as a field file")
+    s.add_argument("--manifest", required=True)
+    s.add_argument(
+        "--settings",
+        type=_json,
+        required=True,
+        help="JSON: folder, units (voxel/mm), points_into (moving/fixed)",
+    )
+    s.add_argument("--out", required=True)
+    s.add_argument("--part", type=_part, default=(1, 1), help="only part K of N of the pairs (K/N)")
+    s.set_defaults(run=_import_fields)
+
+    s = sub.add_parser("export", help="a field file's fields in the Learn2Reg layout, one file per pair")
+    s.add_argument("--manifest", required=True)
+    s.add_argument("--fields", required=True, help="results/<task>/fields/<method>.npz (keep_fields: true)")
+    s.add_argument("--out", required=True, help="folder for disp_<fixed>_<moving> files")
+    s.add_argument("--format", choices=[".nii.gz", ".npz"], default=".nii.gz")
+    s.set_defaults(run=_export)
 
     s = sub.add_parser("evaluate", help="per-pair metrics of one method")
     s.add_argument("--manifest", required=True)

@@ -101,8 +101,15 @@ def check(config: dict) -> None:
                 f"config key 'baselines': {name!r} is not a registered method (available: "
                 f"{', '.join(registry.methods())}; a plugin registers more)"
             )
+    external = [n for settings in config["task_settings"].values() for n in settings.get("external", {})]
+    for name in external:
+        if name in registry.methods() or name in registry.backbones():
+            raise ConfigError(
+                f"config key 'task_settings.*.external.{name}': the name of a registered method or "
+                "backbone; name the external method otherwise"
+            )
     baseline = config.get("analysis", {}).get("baseline", "cnn")
-    methods = [*names, *baselines]
+    methods = [*names, *baselines, *external]
     if baseline not in methods:
         raise ConfigError(
             f"config key 'analysis.baseline': {baseline!r} is not among the study's models or baselines "
@@ -233,6 +240,14 @@ def method_settings(config: dict, task: str, name: str) -> dict:
     ``task_settings.<task>.methods.<name>`` (plugins), else none."""
     settings = config["task_settings"][task]
     return settings.get(name) or settings.get("methods", {}).get(name, {})
+
+
+def external_methods(config: dict, task: str) -> list[str]:
+    """The external methods scored on a task, stressed or evaluation set (only the task itself
+    has their fields)."""
+    if task != base_task(task):
+        return []
+    return list(config["task_settings"][task].get("external", {}))
 
 
 def parts(config: dict, task: str, method: str) -> list[str]:

@@ -17,18 +17,9 @@ from tqdm import tqdm
 
 from regbench import device as devices
 from regbench import registry
-from regbench.data.manifest import Manifest
+from regbench.data.manifest import Manifest, part_of
 from regbench.io import save_fields
 from regbench.train import load_model
-
-
-def part_of(pairs: list, part: tuple[int, int]) -> list:
-    """Part ``k`` of ``n`` (1-based) of the pairs: contiguous, sizes differing by at most one."""
-    k, n = part
-    if not 1 <= k <= n:
-        raise ValueError(f"part {k}/{n}: expected 1 <= k <= n")
-    start, stop = ((len(pairs) * i) // n for i in (k - 1, k))
-    return pairs[start:stop]
 
 
 def _each_pair(manifest: Manifest, desc: str, part: tuple[int, int] = (1, 1)):

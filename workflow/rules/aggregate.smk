@@ -10,7 +10,7 @@ rule aggregate:
         metrics=lambda w: expand("results/{task}/metrics/{part}.csv", task=w.task, part=evaluated(w.task)),
         timings=lambda w: expand("results/{task}/timing/{part}.csv", task=w.task, part=evaluated(w.task)),
         # one preview per method: its first job's
-        previews=lambda w: [f"results/{w.task}/previews/{parts(w.task, m)[0]}.npz" for m in methods()],
+        previews=lambda w: [f"results/{w.task}/previews/{parts(w.task, m)[0]}.npz" for m in methods(w.task)],
     output:
         pairs="results/{task}/tables/per_pair.csv",
         comparison="results/{task}/tables/comparison.csv",

@@ -27,6 +27,8 @@ except regbench_config.ConfigError as err:
 MODELS = regbench_config.models(config)
 #: the study's methods that register without training, by name (their registry records)
 REGISTERED = {name: registry.method(name) for name in config["baselines"]}
+#: every task's external methods (fields made elsewhere), by name
+EXTERNAL = {n for task in config["tasks"] for n in regbench_config.external_methods(config, task)}
 DATA_ROOT = config["data_root"]
 STUDY = regbench_config.STUDY_FOLDER
 SEEDS = [str(s) for s in config["seeds"]]
@@ -100,12 +102,13 @@ def dataset_override(dataset):
     return ""
 
 
-def methods():
-    """Every evaluated method name: the baselines (once per seed where seeded), then each
-    model × seed."""
+def methods(task):
+    """Every method name scored on a task (or set): the baselines (once per seed where
+    seeded), the task's external methods, then each model × seed."""
     names = []
     for name, record in REGISTERED.items():
         names += [f"{name}-seed{s}" for s in SEEDS] if record.seeded else [name]
+    names += regbench_config.external_methods(config, task)
     return names + [f"{m}-seed{s}" for m in MODELS for s in SEEDS]
 
 
@@ -121,7 +124,7 @@ def parts(task, method):
 
 
 def evaluated(task):
-    return [part for method in methods() for part in parts(task, method)]
+    return [part for method in methods(task) for part in parts(task, method)]
 
 
 def method_name(method):

@@ -27,3 +27,26 @@ rule register_method:
     shell:
         "python -m regbench register --manifest {input.manifest} --method {wildcards.registered} "
         "--settings {params.settings:q} {params.seed} {params.part} --out {output.fields} > {log} 2>&1"
+
+
+if EXTERNAL:
+
+    # fields made elsewhere (task_settings.<task>.external), read in the Learn2Reg layout
+    rule import_external_fields:
+        wildcard_constraints:
+            task=BASE_TASK,
+            external="|".join(map(re.escape, sorted(EXTERNAL))),
+        input:
+            manifest="results/{task}/data/manifest.json",
+        output:
+            fields=temp_unless_kept("results/{task}/fields/{external}{part}.npz"),
+        params:
+            settings=lambda w: json.dumps(config["task_settings"][w.task]["external"][w.external], sort_keys=True),
+            part=lambda w: part_option(w.part),
+        log:
+            "results/{task}/logs/register/{external}{part}.log",
+        conda:
+            ENV
+        shell:
+            "python -m regbench import-fields --manifest {input.manifest} --settings {params.settings:q} "
+            "{params.part} --out {output.fields} > {log} 2>&1"

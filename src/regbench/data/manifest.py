@@ -31,6 +31,15 @@ from regbench.io import atomic_path, load_image, read_json, save_image, write_js
 REQUIRED_KEYS = ("task", "dims", "shape", "spacing", "labels", "subjects", "splits", "pairs")
 
 
+def part_of(pairs: list, part: tuple[int, int]) -> list:
+    """Part ``k`` of ``n`` (1-based) of the pairs: contiguous, sizes differing by at most one."""
+    k, n = part
+    if not 1 <= k <= n:
+        raise ValueError(f"part {k}/{n}: expected 1 <= k <= n")
+    start, stop = ((len(pairs) * i) // n for i in (k - 1, k))
+    return pairs[start:stop]
+
+
 @dataclass
 class Manifest:
     path: Path
