@@ -197,3 +197,18 @@ def test_evaluation_sets_must_share_the_task_grid():
     config["task_settings"]["tiny"]["data"] = data | {"source": "mnms", "spacing": [1, 1]}
     with pytest.raises(study.ConfigError, match="'mnms' has no training data; use it as an evaluation set"):
         study.check(config)
+
+
+def test_sources_come_from_the_dataset_registry_and_an_unknown_one_is_named():
+    from regbench.data.registry import sources
+
+    assert sources()["oasis"].evaluation_only and sources()["hippocampus"].split
+    config = _config()
+    config["task_settings"]["tiny"]["data"]["source"] = "nosuch"
+    with pytest.raises(
+        study.ConfigError, match=r"tiny.data.source': unknown source 'nosuch' \(available: demo, "
+    ):
+        study.check(config)
+    config["task_settings"]["tiny"]["data"]["source"] = "oasis"
+    with pytest.raises(study.ConfigError, match="'oasis' has no training data"):
+        study.check(config)

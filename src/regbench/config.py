@@ -9,6 +9,7 @@ import math
 
 from regbench import registry
 from regbench.data.cases import LUNG250M_CASES, case_numbers
+from regbench.data.registry import sources
 from regbench.names import PRESETS, canonical, divisor, grid
 
 #: results/<STUDY_FOLDER>/ holds the study-wide analysis, so no task may have this name
@@ -17,19 +18,6 @@ STUDY_FOLDER = "study"
 STRESS = "/stress/"
 #: a further evaluation set of a task is named ``<task><EVALUATION><name>``
 EVALUATION = "/eval/"
-#: the data settings each source needs (beyond source, dims and shape)
-NEEDS = {
-    "demo": ("subjects", "test_pairs"),
-    "hippocampus": ("subjects", "test_pairs", "spacing"),
-    **dict.fromkeys(["lumir", "abdomen_ctct"], ("spacing",)),
-    **dict.fromkeys(["oasis", "ixi", "lpba40", "mindboggle", "adni"], ("test_pairs", "spacing")),
-    **dict.fromkeys(["nlst", "acdc", "abdomen_mrct"], ("train_cases", "test_cases", "spacing")),
-    **dict.fromkeys(["lung250m", "mnms", "psmareg"], ("spacing",)),
-}
-#: sources that only an evaluation set may use (no training subjects), and those a task may not
-EVALUATION_ONLY = ("oasis", "ixi", "lpba40", "mindboggle", "adni", "lung250m", "mnms")
-#: the sources whose inter-subject subjects are split train / val / test by ``split``
-SPLIT = ("demo", "hippocampus")
 
 
 class ConfigError(ValueError):
@@ -158,11 +146,17 @@ def check_data(key: str, data: dict, task_data: dict, divisors: dict[str, int]) 
         raise ConfigError(
             f"{where}': dims and shape must be the task's ({task_data['shape']}), got {data['shape']}"
         )
-    if not evaluation_set and data["source"] in EVALUATION_ONLY:
+    known = sources()
+    if data["source"] not in known:
+        raise ConfigError(
+            f"{where}.source': unknown source {data['source']!r} (available: {', '.join(known)})"
+        )
+    source = known[data["source"]]
+    if not evaluation_set and source.evaluation_only:
         raise ConfigError(
             f"{where}.source': {data['source']!r} has no training data; use it as an evaluation set"
         )
-    missing = [k for k in NEEDS[data["source"]] if k not in data]
+    missing = [k for k in source.needs if k not in data]
     if missing:
         raise ConfigError(f"{where}': source {data['source']!r} needs {', '.join(missing)}")
     for field in ("shape", "spacing"):
@@ -182,7 +176,7 @@ def check_data(key: str, data: dict, task_data: dict, divisors: dict[str, int]) 
         raise ConfigError(f"{where}.url': a replacement URL needs its sha256 or md5")
     split = data["split"]
     if (
-        data["source"] in SPLIT
+        source.split
         and not evaluation_set
         and (split["train"] < 2 or split["train"] + split["val"] + 2 > data["subjects"])
     ):
@@ -227,11 +221,12 @@ def pair_count(config: dict, name: str) -> int | None:
         stress = settings["stress"]
         return stress["cases"] * len(stress[f"{name.split(STRESS)[1]}_mm"])
     data = data_settings(config, name)
-    if "test_cases" in data and data["source"] in ("nlst", "abdomen_mrct"):
+    counted_by = sources()[data["source"]].pairs
+    if counted_by == "test_cases":
         return len(case_numbers(data["test_cases"]))
-    if data["source"] == "lung250m":
+    if counted_by == "cases":
         return len(data.get("cases", LUNG250M_CASES))
-    return data["test_pairs"] if data["source"] in NEEDS and "test_pairs" in NEEDS[data["source"]] else None
+    return data[counted_by] if counted_by else None
 
 
 def method_settings(config: dict, task: str, name: str) -> dict:
