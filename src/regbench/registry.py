@@ -97,6 +97,12 @@ BUILTIN_METHODS = (
         "identity", "zero displacement (the unregistered pair)", "regbench.baselines.identity:register_pair"
     ),
     Method("ants", "ANTs SyN (antspyx), one thread", "regbench.baselines.ants:register_pair", seeded=True),
+    Method(
+        "elastix",
+        "elastix B-spline (itk-elastix), one thread",
+        "regbench.baselines.elastix:register_pair",
+        seeded=True,
+    ),
 )
 #: the name of the learned methods (a trained network): models are named by backbone and designs
 MODEL = "model"
