@@ -11,8 +11,9 @@ from pathlib import Path
 import torch
 
 
-def select(device: str = "auto", threads: int | None = None) -> torch.device:
-    """``auto`` picks CUDA when present; ``threads`` caps CPU threads (deterministic CPU runs)."""
+def select(device: str = "auto", threads: int | None = None, announce: bool = True) -> torch.device:
+    """``auto`` picks CUDA when present; ``threads`` caps CPU threads (deterministic CPU runs);
+    ``announce``: print the choice (once per job, not per pair)."""
     if threads:
         torch.set_num_threads(int(threads))
     if device == "auto":
@@ -23,9 +24,9 @@ def select(device: str = "auto", threads: int | None = None) -> torch.device:
     torch.backends.cudnn.deterministic = True
     # what the scheduler gave this job, for its log
     visible = os.environ.get("CUDA_VISIBLE_DEVICES", "unset")
-    print(
-        f"device {device} (CUDA_VISIBLE_DEVICES={visible}, {torch.get_num_threads()} CPU threads)", flush=True
-    )
+    if announce:
+        threads = torch.get_num_threads()
+        print(f"device {device} (CUDA_VISIBLE_DEVICES={visible}, {threads} CPU threads)", flush=True)
     return torch.device(device)
 
 

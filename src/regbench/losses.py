@@ -23,29 +23,39 @@ def similarity_loss(name: str, ndim: int, window: int = 9):
     raise ValueError(f"unknown similarity {name!r} (available: lncc, mse, mind)")
 
 
-#: the six-neighbourhood; MIND-SSC compares the 12 pairs of its points at squared distance 2
-SIX = [(1, 0, 0), (-1, 0, 0), (0, 1, 0), (0, -1, 0), (0, 0, 1), (0, 0, -1)]
-SSC_PAIRS = [
-    (a, b) for i, a in enumerate(SIX) for b in SIX[i + 1 :] if sum((p - q) ** 2 for p, q in zip(a, b)) == 2
-]
+def _neighbourhood(ndim: int) -> list[tuple[int, ...]]:
+    """The unit offsets along each axis, + then -: the six-neighbourhood in 3D."""
+    return [tuple(sign * (d == axis) for d in range(ndim)) for axis in range(ndim) for sign in (1, -1)]
+
+
+def _ssc_pairs(ndim: int) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+    """The pairs of neighbourhood points at squared distance 2 (12 in 3D, 4 in 2D)."""
+    points = _neighbourhood(ndim)
+    return [
+        (a, b)
+        for i, a in enumerate(points)
+        for b in points[i + 1 :]
+        if sum((p - q) ** 2 for p, q in zip(a, b)) == 2
+    ]
 
 
 def mind_ssc(image: torch.Tensor, radius: int = 2, dilation: int = 2) -> torch.Tensor:
-    """MIND self-similarity-context descriptors ``[B, 12, ...]`` of ``[B, 1, D, H, W]`` images
-    (Heinrich et al., MICCAI 2013): patch SSDs (box of side 2·radius + 1) between the 12 pairs of
-    six-neighbourhood offsets (× dilation), minus their minimum over the channels, divided by
-    their channel mean (clamped to [0.001, 1000] × its image mean), through exp(−·)."""
-    padded = F.pad(image, [dilation] * 6, mode="replicate")
+    """MIND self-similarity-context descriptors ``[B, 12, D, H, W]`` of ``[B, 1, D, H, W]``
+    images (``[B, 4, H, W]`` in 2D; Heinrich et al., MICCAI 2013): patch SSDs (box of side
+    2·radius + 1) between the pairs of neighbourhood offsets (× dilation) at squared distance 2,
+    minus their minimum over the channels, divided by their channel mean (clamped to
+    [0.001, 1000] × its image mean), through exp(−·)."""
+    ndim = image.ndim - 2
+    padded = F.pad(image, [dilation] * 2 * ndim, mode="replicate")
     size = image.shape[2:]
 
     def shifted(offset):
         start = [dilation + o * dilation for o in offset]
-        return padded[
-            :, :, start[0] : start[0] + size[0], start[1] : start[1] + size[1], start[2] : start[2] + size[2]
-        ]
+        return padded[(slice(None), slice(None), *(slice(s, s + n) for s, n in zip(start, size)))]
 
-    ssd = torch.cat([(shifted(a) - shifted(b)) ** 2 for a, b in SSC_PAIRS], dim=1)
-    ssd = F.avg_pool3d(F.pad(ssd, [radius] * 6, mode="replicate"), 2 * radius + 1, stride=1)
+    ssd = torch.cat([(shifted(a) - shifted(b)) ** 2 for a, b in _ssc_pairs(ndim)], dim=1)
+    pool = F.avg_pool3d if ndim == 3 else F.avg_pool2d
+    ssd = pool(F.pad(ssd, [radius] * 2 * ndim, mode="replicate"), 2 * radius + 1, stride=1)
     ssd = ssd - ssd.min(dim=1, keepdim=True).values
     variance = ssd.mean(dim=1, keepdim=True)
     mean = variance.mean() + 1e-12  # a constant image has no variance at all

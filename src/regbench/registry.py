@@ -103,6 +103,11 @@ BUILTIN_METHODS = (
         "regbench.baselines.elastix:register_pair",
         seeded=True,
     ),
+    Method(
+        "convexadam",
+        "ConvexAdam: MIND-SSC, coupled convex optimisation, Adam instance optimisation",
+        "regbench.baselines.convexadam:register_pair",
+    ),
 )
 #: the name of the learned methods (a trained network): models are named by backbone and designs
 MODEL = "model"
