@@ -41,7 +41,7 @@ summary:
 	@cat results/*/tables/summary.md results/study/disentangling.md $(wildcard results/*/stress/summary.md)
 
 test: install
-	PATH=$(abspath $(BIN)):$$PATH $(BIN)/pytest -q
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/pytest -q --durations=15
 
 lint: install
 	$(BIN)/ruff check src tests

@@ -50,7 +50,7 @@ def test_tables_have_every_method_and_learning_beats_identity(runs):
 def test_stress_and_evaluation_sets_are_registered_by_the_task_models_and_summarised(tmp_path):
     import yaml
 
-    config = yaml.safe_load(TINY.read_text()) | {"models": ["cnn"]}
+    config = yaml.safe_load(TINY.read_text()) | {"models": ["cnn"], "baselines": ["identity", "ants"]}
     task = config["task_settings"]["tiny"]
     task["stress"]["modes"] = ["translation", "svf"]
     task["evaluation"]["protocol"] = "learn2reg"  # the challenges' metrics, end to end
