@@ -26,7 +26,9 @@ def test_hippocampus_study_runs_from_the_msd_tar(tmp_path):
     task["stress"]["modes"] = []  # the stress sets are tested on the demo study
     # a data root with a space and shell syntax: passed to the jobs as one word, never run
     data_root = tmp_path / "my data $(touch injected)"
-    config |= {"models": ["cnn"], "data_root": str(data_root), "device": "cpu"}
+    # (the other baselines run end to end in the tiny study and on 3D pairs in test_baselines)
+    config |= {"models": ["cnn"], "baselines": ["identity", "ants"], "data_root": str(data_root)}
+    config["device"] = "cpu"
     configfile = tmp_path / "hippocampus.yaml"
     configfile.write_text(yaml.safe_dump(config))
     snakemake(tmp_path, "--configfile", str(configfile))
