@@ -12,13 +12,15 @@ ELASTIX = {"similarity": "ncc", "resolutions": 2, "grid_spacing_mm": 8, "iterati
 
 
 @pytest.mark.parametrize(("shape", "spacing"), [((48, 64), (1.0, 2.0)), ((24, 32, 20), (1.5, 1.0, 1.0))])
-def test_elastix_registers_a_known_shift_in_voxels_reproducibly(shape, spacing):
+def test_elastix_registers_a_known_shift_in_voxels_reproducibly(shape, spacing, tmp_path, monkeypatch):
     pytest.importorskip("itk", reason="itk-elastix is not installed (`pip install 'regbench[baselines]'`)")
     from regbench.baselines.elastix import register_pair
 
     shift = [1.5, -2.0, 1.0][: len(shape)]
     fixed, moving = shifted_pair(shape, shift)
+    monkeypatch.chdir(tmp_path)
     disp = register_pair(fixed, moving, spacing, ELASTIX, seed=3)
+    assert not list(tmp_path.iterdir()), "elastix left files in the working directory"
     assert disp.shape == (len(shape), *shape) and disp.dtype == np.float32
     np.testing.assert_allclose(mean_inside(disp), shift, atol=0.15)
     assert np.array_equal(disp, register_pair(fixed, moving, spacing, ELASTIX, seed=3))

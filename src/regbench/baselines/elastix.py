@@ -16,6 +16,8 @@ so a seed gives the same field every run (tested).
 
 from __future__ import annotations
 
+import tempfile
+
 import numpy as np
 
 SIMILARITIES = {
@@ -57,7 +59,11 @@ def register_pair(fixed: np.ndarray, moving: np.ndarray, spacing, settings: dict
     _, transform = itk.elastix_registration_method(
         images[0], images[1], parameter_object=parameters, log_to_console=False
     )
-    field = itk.array_from_image(itk.transformix_deformation_field(images[1], transform))
+    # transformix also writes the field to its output directory (the working directory unless
+    # told otherwise), where parallel jobs would collide and files would be left behind
+    with tempfile.TemporaryDirectory(prefix="regbench-transformix-") as scratch:
+        field = itk.transformix_deformation_field(images[1], transform, output_directory=scratch)
+        field = itk.array_from_image(field)
     # [*shape, ndim] in ITK's (reversed) component order, mm -> [ndim, *shape] in voxels
     field = np.moveaxis(field[..., ::-1], -1, 0)
     return (field / np.asarray(spacing, np.float32).reshape(-1, *[1] * fixed.ndim)).astype(np.float32)
