@@ -64,3 +64,90 @@ def test_convexadam_names_a_grid_it_cannot_divide():
         ValueError, match=r"convexadam: grid_spacing 4 and 2 must divide the image shape \(30, 32\)"
     ):
         register_pair(*shifted_pair((30, 32), [1, 0]), (1.0, 1.0), dict(CONVEXADAM, grid_spacing=4), 0)
+
+
+# uniGradICON's smallest grid: its coarsest U-Net sees a quarter of it and halves that six times
+UNIGRADICON_GRID = 132
+NO_UNIGRADICON = "unigradicon is not installed (`pip install 'regbench[baselines]'`)"
+
+
+def unigradicon_settings(weights, **changes):
+    settings = {
+        "weights": str(weights),
+        "model": "unigradicon",
+        "grid": UNIGRADICON_GRID,
+        "upper_quantile": 0.99,
+        "io_iterations": 0,
+        "io_lr": 2e-5,
+        "io_similarity": "lncc",
+        "device": "cpu",
+    }
+    return settings | changes
+
+
+@pytest.mark.slow
+def test_unigradicon_loads_its_weights_file_and_returns_the_networks_field_in_voxels(tmp_path):
+    """Weights the test makes, for the published architecture: every step outputs zero except the
+    last, whose output is a constant vector. The network then moves every point by that vector
+    (the package scales its output by 1/10, in coordinates spanning [0, 1] over the grid), so
+    the field must be that shift, in voxels, with regbench's sign."""
+    pytest.importorskip("unigradicon", reason=NO_UNIGRADICON)
+    import torch
+    import unigradicon
+
+    from regbench.baselines import unigradicon as method
+    from regbench.models.fields import warp
+
+    shape, shift, grid = (24, 32, 20), np.array([1.5, -2.0, 1.0]), UNIGRADICON_GRID
+    state = unigradicon.make_network([1, 1, grid, grid, grid], include_last_step=True).regis_net.state_dict()
+    state["netPsi.net.lastConv.bias"] = torch.tensor(10 * shift * grid / ((grid - 1) * np.array(shape)))
+    torch.save(state, tmp_path / "weights.trch")
+    fixed, moving = shifted_pair(shape, shift)
+    settings = unigradicon_settings(tmp_path / "weights.trch")
+    disp = method.register_pair(fixed, moving, (1.5, 1.0, 2.0), settings, 0)
+    assert disp.shape == (3, *shape) and disp.dtype == np.float32
+    np.testing.assert_allclose(mean_inside(disp), shift, atol=0.01)
+    warped = warp(torch.from_numpy(moving)[None, None], torch.from_numpy(disp)[None])[0, 0].numpy()
+    assert np.abs(warped - fixed)[6:-6, 6:-6, 6:-6].max() < 0.02  # the field brings moving onto fixed
+
+
+def test_unigradicon_refuses_a_weights_file_that_is_not_its_network_naming_it(tmp_path):
+    pytest.importorskip("unigradicon", reason=NO_UNIGRADICON)
+    import torch
+
+    from regbench.baselines import unigradicon as method
+
+    torch.save({"conv.weight": torch.zeros(1)}, tmp_path / "other.trch")
+    (tmp_path / "garbage.trch").write_bytes(b"not a checkpoint")
+    for name in ("other.trch", "garbage.trch"):
+        with pytest.raises(RuntimeError, match=rf"unigradicon.*{name} is not a unigradicon state dict"):
+            method.network(str(tmp_path / name), "unigradicon", UNIGRADICON_GRID, "lncc", "cpu")
+
+
+def test_unigradicon_missing_weights_are_downloaded_or_named_with_their_url(tmp_path, monkeypatch, server):
+    from regbench.baselines import unigradicon as method
+
+    server.files["weights.trch"] = b"published weights"
+    monkeypatch.setitem(method.URLS, "unigradicon", server.url("weights.trch"))
+    target = tmp_path / "weights" / "unigradicon.trch"
+    assert method.weights_file(unigradicon_settings(target)) == target
+    assert target.read_bytes() == b"published weights"
+
+    monkeypatch.setitem(method.URLS, "unigradicon", server.url("missing.trch"))
+    elsewhere = tmp_path / "elsewhere.trch"
+    with pytest.raises(
+        RuntimeError, match=r"weights .*elsewhere.trch are missing .*fetch http://.*missing.trch"
+    ):
+        method.weights_file(unigradicon_settings(elsewhere))
+    assert not elsewhere.exists()
+
+
+def test_unigradicon_names_a_2d_task_and_a_missing_package(monkeypatch):
+    from regbench.baselines import unigradicon as method
+
+    fixed, moving = shifted_pair((32, 32), [1, 0])
+    with pytest.raises(ValueError, match=r"'unigradicon' registers 3D volumes; this task's images are 2D"):
+        method.register_pair(fixed, moving, (1.0, 1.0), unigradicon_settings("w.trch"), 0)
+    monkeypatch.setitem(sys.modules, "unigradicon", None)
+    with pytest.raises(RuntimeError, match=r"method 'unigradicon' needs the unigradicon package"):
+        method.register_pair(fixed[None], moving[None], (1.0,) * 3, unigradicon_settings("w.trch"), 0)

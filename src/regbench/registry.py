@@ -63,7 +63,8 @@ class Method:
     grid, in voxels, channels first, pointing into the moving image
     (``warped(x) = moving(x + u(x))``). ``settings``: the task's ``task_settings.<name>`` section
     (``{}`` when it has none); ``seeded``: its result depends on the seed, so it runs once per
-    study seed. ``threads``: the threads one registration job gets.
+    study seed. ``threads``: the threads one registration job gets. ``dims``: the image
+    dimensions it registers (a task of another dimension leaves it out).
     """
 
     name: str
@@ -71,6 +72,7 @@ class Method:
     register: str
     seeded: bool = False
     threads: int = 1
+    dims: tuple[int, ...] = (2, 3)
     plugin: str | None = None
 
 
@@ -107,6 +109,13 @@ BUILTIN_METHODS = (
         "convexadam",
         "ConvexAdam: MIND-SSC, coupled convex optimisation, Adam instance optimisation",
         "regbench.baselines.convexadam:register_pair",
+    ),
+    Method(
+        "unigradicon",
+        "uniGradICON foundation model, zero-shot (3D), optional instance optimisation",
+        "regbench.baselines.unigradicon:register_pair",
+        seeded=True,
+        dims=(3,),
     ),
 )
 #: the name of the learned methods (a trained network): models are named by backbone and designs

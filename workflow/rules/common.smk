@@ -104,10 +104,13 @@ def dataset_override(dataset):
 
 def methods(task):
     """Every method name scored on a task (or set): the baselines (once per seed where
-    seeded), the task's external methods, then each model × seed."""
+    seeded; those that register the task's dimension), the task's external methods, then each
+    model × seed."""
     names = []
+    dims = regbench_config.data_settings(config, task)["dims"]
     for name, record in REGISTERED.items():
-        names += [f"{name}-seed{s}" for s in SEEDS] if record.seeded else [name]
+        if dims in record.dims:
+            names += [f"{name}-seed{s}" for s in SEEDS] if record.seeded else [name]
     names += regbench_config.external_methods(config, task)
     return names + [f"{m}-seed{s}" for m in MODELS for s in SEEDS]
 

@@ -22,6 +22,7 @@ rule register_method:
     resources:
         mem_mb=lambda w: method_resources(w.registered)["mem_mb"],
         runtime=lambda w: method_resources(w.registered)["runtime"],
+        gpu=lambda w: method_resources(w.registered).get("gpu", 0),
     conda:
         ENV
     shell:
