@@ -4,6 +4,7 @@ benchmark, not a test), side by side in one run.
     python bench/baselines.py                        # the hippocampus grid, 48×64×48
     python bench/baselines.py --size 160 192 224     # a brain-size pair
     python bench/baselines.py --methods ants convexadam --device cuda
+    python bench/baselines.py --set unigradicon.weights=w.trch unigradicon.io_iterations=0
 
 Every method registers the same synthetic pair (a smooth random image, and the same image
 under a smooth known deformation of a few voxels) with the settings the config schema gives it
@@ -47,7 +48,20 @@ def synthetic_pair(shape) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return fixed, moving.astype(np.float32), truth
 
 
-def run_one(method: str, shape, device: str) -> dict:
+def overrides(assignments: list[str], method: str) -> dict:
+    """``--set method.key=value`` (value read as YAML) for one method."""
+    changes = {}
+    for assignment in assignments:
+        target, value = assignment.split("=", 1) if "=" in assignment else (assignment, "")
+        name, key = target.split(".", 1) if "." in target else (target, "")
+        if not key or "=" not in assignment:
+            raise SystemExit(f"--set {assignment!r}: expected method.key=value")
+        if name == method:
+            changes[key] = yaml.safe_load(value)
+    return changes
+
+
+def run_one(method: str, shape, device: str, changes: dict) -> dict:
     """In this process: register the pair with ``method``; its costs and endpoint error."""
     import torch
 
@@ -56,7 +70,7 @@ def run_one(method: str, shape, device: str) -> dict:
 
     record = registry.method(method)
     register_pair = registry.resolve(record.register, f"method {method!r}")
-    settings = schema_defaults(method)
+    settings = schema_defaults(method) | changes
     if "device" in settings:
         settings["device"] = device
     fixed, moving, truth = synthetic_pair(shape)
@@ -71,10 +85,11 @@ def main() -> None:
     p.add_argument("--size", type=int, nargs="+", default=[48, 64, 48])
     p.add_argument("--methods", nargs="+", help="default: every registered method without training")
     p.add_argument("--device", default="cpu", help="for the methods that have a device setting")
+    p.add_argument("--set", nargs="+", default=[], metavar="METHOD.KEY=VALUE", help="a method's setting")
     p.add_argument("--child", help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.child:
-        print(json.dumps(run_one(a.child, tuple(a.size), a.device)))
+        print(json.dumps(run_one(a.child, tuple(a.size), a.device, overrides(a.set, a.child))))
         return
     from regbench import registry
 
@@ -83,7 +98,12 @@ def main() -> None:
     print(f"{'method':<12} {'seconds':>9} {'peak MB':>9} {'EPE (voxels)':>13}   pair {size}")
     results = {}
     for method in methods:
+        dims = registry.method(method).dims
+        if len(a.size) not in dims:
+            print(f"{method:<12} left out: it registers {'/'.join(map(str, dims))}D images")
+            continue
         cmd = [sys.executable, __file__, "--child", method, "--device", a.device, "--size", *map(str, a.size)]
+        cmd += ["--set", *a.set] if a.set else []
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode:
             print(f"{method:<12} failed: {done.stderr.strip().splitlines()[-1]}")

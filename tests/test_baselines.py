@@ -151,3 +151,42 @@ def test_unigradicon_names_a_2d_task_and_a_missing_package(monkeypatch):
     monkeypatch.setitem(sys.modules, "unigradicon", None)
     with pytest.raises(RuntimeError, match=r"method 'unigradicon' needs the unigradicon package"):
         method.register_pair(fixed[None], moving[None], (1.0,) * 3, unigradicon_settings("w.trch"), 0)
+
+
+FIREANTS = {
+    "algorithm": "greedy",
+    "similarity": "cc",
+    "scales": [4, 2, 1],
+    "iterations": [100, 50, 25],
+    "lr": 0.5,
+    "cc_kernel": 5,
+    "smooth_warp_sigma": 0.5,
+    "smooth_grad_sigma": 1.0,
+    "device": "cpu",
+}
+
+
+@pytest.mark.parametrize(("shape", "spacing"), [((48, 64), (1.0, 2.0)), ((32, 40, 36), (1.5, 1.0, 1.0))])
+def test_fireants_registers_a_known_shift_in_voxels_reproducibly(shape, spacing):
+    pytest.importorskip("fireants", reason="fireants is not installed (`pip install 'regbench[baselines]'`)")
+    from regbench.baselines.fireants import register_pair
+
+    shift = [1.5, -2.0, 1.0][: len(shape)]
+    fixed, moving = shifted_pair(shape, shift)
+    disp = register_pair(fixed, moving, spacing, FIREANTS, seed=0)
+    assert disp.shape == (len(shape), *shape) and disp.dtype == np.float32
+    np.testing.assert_allclose(mean_inside(disp), shift, atol=0.15)
+    assert np.array_equal(disp, register_pair(fixed, moving, spacing, FIREANTS, seed=0))
+
+
+def test_fireants_names_a_grid_it_cannot_register_and_a_missing_package(monkeypatch):
+    from regbench.baselines import fireants
+
+    fixed, moving = shifted_pair((24, 40, 36), [1, 0, 0])
+    with pytest.raises(ValueError, match=r"'fireants' needs at least 32 voxels .* grid is 24×40×36"):
+        fireants.register_pair(fixed, moving, (1.0,) * 3, FIREANTS, 0)
+    with pytest.raises(ValueError, match=r"'fireants': 'iterations' needs one number per entry of 'scales'"):
+        fireants.register_pair(*shifted_pair((32, 32), [1, 0]), (1.0,) * 2, FIREANTS | {"scales": [2, 1]}, 0)
+    monkeypatch.setitem(sys.modules, "fireants.io.image", None)
+    with pytest.raises(RuntimeError, match=r"method 'fireants' needs the fireants package"):
+        fireants.register_pair(*shifted_pair((32, 32), [1, 0]), (1.0,) * 2, FIREANTS, 0)

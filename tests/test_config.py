@@ -180,7 +180,7 @@ def test_paper_study_plans_every_task_model_and_evaluation_set(tmp_path):
     # (uniGradICON: 3D only; the paper's cardiac task is 2D)
     baselines = paper["baselines"]
     assert len(paper["seeds"]) == 1
-    assert {"identity", "ants", "elastix", "convexadam", "unigradicon"} <= set(baselines)
+    assert {"identity", "ants", "elastix", "convexadam", "fireants", "unigradicon"} <= set(baselines)
     field = r"output: results/(\S+)/fields/([a-z0-9_]+)(?:-seed\d+)?(?:\.part\d+of\d+)?\.npz"
     jobs = collections.Counter(re.findall(field, done.stdout))
     cnn_jobs = {folder: n for (folder, method), n in jobs.items() if method == "cnn"}

@@ -39,8 +39,11 @@ def test_the_example_plugin_is_listed_beside_the_built_ins():
         [sys.executable, "-m", "regbench", "models"], capture_output=True, text=True, check=True
     ).stdout
     assert "rescnn         " in listing  # its model, with parameter counts
-    assert "[plugin regbench-example-plugin]" in listing.split("rescnn     residual")[1].splitlines()[0]
-    assert "demons     Thirion" in listing
+    records = {line.split()[0]: line for line in listing.splitlines() if line.startswith("  ")}
+    plugin = "[plugin regbench-example-plugin]"
+    assert records["rescnn"].split()[1] == "residual" and plugin in records["rescnn"]
+    assert records["demons"].split()[1] == "Thirion's" and plugin in records["demons"]
+    assert "[plugin" not in records["fireants"] and "3D" in records["unigradicon"]
 
 
 def test_import_import_fails_collision_and_bad_record_are_named_and_left_out(plugins, capsys):

@@ -136,13 +136,13 @@ def _models(a):
     print("\nbackbones:")
     for record in registry.backbones().values():
         print(
-            f"  {record.name:<10} {record.description}"
+            f"  {record.name:<12} {record.description}"
             + (f" [plugin {record.plugin}]" if record.plugin else "")
         )
     print("methods without training:")
     for record in registry.methods().values():
         print(
-            f"  {record.name:<10} {record.description}"
+            f"  {record.name:<12} {record.description}"
             + (f" [plugin {record.plugin}]" if record.plugin else "")
         )
 

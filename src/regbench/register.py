@@ -44,9 +44,12 @@ def register_method(
     register_pair = registry.resolve(record.register, owner)
     manifest = Manifest.load(manifest_path)
     expected = (manifest.ndim, *manifest.data["shape"])
+    where = torch.device("cpu")
+    if "device" in settings:  # on a GPU, the peak memory measured is the GPU's
+        where = devices.select(settings["device"], announce=False)
     fields, costs = {}, {}
     for pair, fixed, moving in _each_pair(manifest, name, part):
-        with devices.measure(torch.device("cpu")) as costs[pair["id"]]:
+        with devices.measure(where) as costs[pair["id"]]:
             disp = np.asarray(register_pair(fixed, moving, manifest.spacing, settings, seed), np.float32)
         if disp.shape != expected:
             raise ValueError(

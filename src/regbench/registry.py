@@ -111,6 +111,11 @@ BUILTIN_METHODS = (
         "regbench.baselines.convexadam:register_pair",
     ),
     Method(
+        "fireants",
+        "FireANTs multi-scale diffeomorphic registration (greedy or SyN), GPU or CPU",
+        "regbench.baselines.fireants:register_pair",
+    ),
+    Method(
         "unigradicon",
         "uniGradICON foundation model, zero-shot (3D), optional instance optimisation",
         "regbench.baselines.unigradicon:register_pair",
