@@ -83,15 +83,37 @@ def test_checkpoint_from_other_settings_is_ignored(tiny_manifest, tmp_path):
 
 
 def test_training_pairs_restrict_the_sampled_pairs_and_draw_both_directions():
-    from regbench.train import sample_batch
+    from regbench.batches import draw_pairs
 
-    images = torch.arange(6, dtype=torch.float32).reshape(6, 1, 1, 1).expand(6, 1, 4, 4)
     pairs = np.array([[0, 1], [4, 5]])
     seen = set()
     for it in range(40):
-        source, target = sample_batch(images, np.random.default_rng([0, it]), 4, False, pairs)
-        seen |= {(int(s[0, 0, 0]), int(t[0, 0, 0])) for s, t in zip(source, target)}
+        first, second, _ = draw_pairs(6, np.random.default_rng([0, it]), 4, False, pairs)
+        seen |= set(zip(first.tolist(), second.tolist()))
     assert seen == {(0, 1), (1, 0), (4, 5), (5, 4)}
+
+
+def test_streamed_batches_depend_only_on_seed_and_iteration(tiny_manifest):
+    """What lets workers read ahead and a resumed run continue identically: batch ``it`` is the
+    same whether read from the start or after a resume, in the main process or by workers."""
+    from regbench.batches import TrainingBatches, loader
+    from regbench.data.manifest import Manifest
+
+    manifest = Manifest.load(tiny_manifest)
+    subjects = manifest.split("train")
+    settings = {"batch_size": 2, "iterations": 12, "flip": True}
+    whole = list(loader(TrainingBatches(manifest, subjects, settings, 3, 0), workers=0, pin=False))
+    resumed = list(loader(TrainingBatches(manifest, subjects, settings, 3, 5), workers=2, pin=False))
+    assert len(whole) == 12 and len(resumed) == 7
+    for (s1, t1), (s2, t2) in zip(whole[5:], resumed):
+        assert torch.equal(s1, s2) and torch.equal(t1, t2)
+    source, target = whole[0]
+    assert source.shape == (2, 1, *manifest.data["shape"]) and source.dtype == torch.float32
+    images = [torch.from_numpy(manifest.image(s)) for s in subjects]
+    for batch in whole:  # every image is a training subject's, possibly flipped along axis 0
+        for image in (*batch[0][:, 0], *batch[1][:, 0]):
+            assert any(torch.equal(image, i) or torch.equal(image, i.flip(0)) for i in images)
+    assert not all(torch.equal(a[0], b[0]) for a, b in zip(whole, whole[1:]))
 
 
 def test_training_pairs_outside_the_train_split_are_named(tmp_path, tiny_manifest):

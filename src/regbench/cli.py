@@ -66,7 +66,7 @@ def _prepare_stress(a):
 def _train(a):
     from regbench.train import train
 
-    train(a.manifest, a.model, a.settings, a.seed, a.out, a.log, a.device, a.threads)
+    train(a.manifest, a.model, a.settings, a.seed, a.out, a.log, a.device, a.threads, a.data_workers)
 
 
 def _register(a):
@@ -204,6 +204,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--log", required=True, help="CSV training log")
     s.add_argument("--device", default="auto")
     s.add_argument("--threads", type=int)
+    s.add_argument("--data-workers", type=int, default=2, help="processes reading batches ahead (0: none)")
     s.set_defaults(run=_train)
 
     s = sub.add_parser("register", help="displacement fields for every evaluation pair")

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from regbench import device as devices
+from regbench.batches import TrainingBatches, loader
 from regbench.data.manifest import Manifest
 from regbench.io import atomic_path
 from regbench.losses import diffusion_loss, similarity_loss
@@ -73,23 +74,6 @@ def fingerprint(model_name: str, settings: dict, seed: int, train_ids: list[str]
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def sample_batch(images: torch.Tensor, rng: np.random.Generator, batch: int, flip: bool, pairs=None):
-    """``batch`` random ordered pairs: of distinct subjects, or drawn from ``pairs`` (``[k, 2]``
-    subject indices) in a random direction; optionally flipped along axis 0."""
-    if pairs is None:
-        n = images.shape[0]
-        first = rng.integers(0, n, size=batch)
-        second = (first + rng.integers(1, n, size=batch)) % n
-    else:
-        chosen = pairs[rng.integers(0, len(pairs), size=batch)]
-        swap = rng.random(batch) < 0.5
-        first, second = np.where(swap, chosen[:, 1], chosen[:, 0]), np.where(swap, chosen[:, 0], chosen[:, 1])
-    source, target = images[first], images[second]
-    if flip and rng.random() < 0.5:
-        source, target = source.flip(2), target.flip(2)
-    return source, target
-
-
 def training_pairs(manifest: Manifest, train_ids: list[str]) -> np.ndarray | None:
     """The manifest's training pairs as ``[k, 2]`` indices into ``train_ids`` (None: any two)."""
     if manifest.training_pairs is None:
@@ -111,8 +95,10 @@ def train(
     log_path: str | Path,
     device: str = "auto",
     threads: int | None = None,
+    data_workers: int = 2,
 ) -> Path:
-    """Train ``model_name`` on the manifest's training subjects and write the model file ``out``."""
+    """Train ``model_name`` on the manifest's training subjects and write the model file ``out``;
+    ``data_workers`` processes read the next batches from disk meanwhile (0: this one does)."""
     out, log_path = Path(out), Path(log_path)
     checkpoint_path = out.with_name("checkpoint.pt")
     manifest = Manifest.load(manifest_path)
@@ -120,7 +106,6 @@ def train(
     train_ids = manifest.split("train")
     if len(train_ids) < 2:
         raise ValueError(f"{manifest.path}: training needs at least 2 subjects, found {len(train_ids)}")
-    images = torch.from_numpy(np.stack([manifest.image(s) for s in train_ids]))[:, None].to(dev)
     pairs = training_pairs(manifest, train_ids)
 
     torch.manual_seed(seed)
@@ -164,10 +149,12 @@ def train(
         mininterval=2.0,
     )
     nonfinite = 0
+    # each iteration's images are read from disk (by workers, ahead of time), not held in memory
+    batches = TrainingBatches(manifest, train_ids, settings, seed, start, pairs)
+    stream = iter(loader(batches, data_workers, pin=dev.type == "cuda"))
     for it in progress:
         tick = time.perf_counter()
-        rng = np.random.default_rng([seed, it])
-        source, target = sample_batch(images, rng, settings["batch_size"], settings.get("flip", True), pairs)
+        source, target = (t.to(dev, non_blocking=True) for t in next(stream))
         lr = settings["lr"] * settings["lr_decay"] ** (it // settings["iterations_per_epoch"])
         for group in optimizer.param_groups:
             group["lr"] = lr

@@ -19,12 +19,14 @@ rule train:
         gpu=config["resources"]["train"]["gpu"],
         mem_mb=config["resources"]["train"]["mem_mb"],
         runtime=config["resources"]["train"]["runtime"],
+        # a resource, not a setting: how the images are read changes no result, so no retraining
+        data_workers=config["resources"]["train"]["data_workers"],
     conda:
         ENV
     shell:
         "python -m regbench train --manifest {input.manifest} --model {wildcards.model} "
         "--settings {params.settings:q} --seed {wildcards.seed} --out {output.model} "
-        "--log {log} --device {params.device} --threads {threads}"
+        "--log {log} --device {params.device} --threads {threads} --data-workers {resources.data_workers}"
 
 
 rule register_model:
