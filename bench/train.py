@@ -2,13 +2,17 @@
 
     python bench/train.py --subjects 20 200 500                  # memory against subjects (CPU)
     python bench/train.py --models cnn swin --size 96 112 96     # seconds per iteration
-    python bench/train.py --models cnn --size 160 192 224 --device cuda
+    python bench/train.py --models cnn --size 160 192 224 --device cuda --paths default bf16 compile
 
 Each run trains one model for a few iterations on synthetic subjects (smooth random volumes
 written as NIfTI, as the preprocessed data are) through :func:`regbench.train.train`, the code
 the pipeline runs, in a fresh process, and reports the mean seconds per iteration after the
 first two and the process's peak memory: resident memory on the CPU (the training process and,
 separately, the largest batch-reading worker), allocated memory on CUDA.
+
+``--paths`` repeats each run with each fast path of the training settings: ``default`` (float32
+on the CPU, float16 autocast on CUDA), ``fp32``, ``bf16``, ``channels_last``, ``compile`` and
+``autotune`` (``deterministic: false``).
 
 ``--subjects`` trains the same model on the same grid with more and more subjects: the training
 images are read per batch, so peak memory must not grow with their number. The last line reads
@@ -40,6 +44,16 @@ SETTINGS = {
     "checkpoint_every": 1000,
     "amp": True,
     "flip": True,
+}
+
+
+PATHS = {
+    "default": {},
+    "fp32": {"amp": False},
+    "bf16": {"amp_dtype": "bfloat16"},
+    "channels_last": {"channels_last": True},
+    "compile": {"compile": True},
+    "autotune": {"deterministic": False},
 }
 
 
@@ -78,7 +92,7 @@ def child(a) -> None:
 
     from regbench.train import train
 
-    settings = SETTINGS | {"iterations": a.iterations, "batch_size": a.batch}
+    settings = SETTINGS | {"iterations": a.iterations, "batch_size": a.batch} | PATHS[a.paths[0]]
     with tempfile.TemporaryDirectory() as out:
         device = torch.device(a.device)
         if device.type == "cuda":
@@ -107,8 +121,18 @@ def child(a) -> None:
     print(json.dumps(costs))
 
 
-def run(manifest: Path, model: str, a) -> dict:
-    cmd = [sys.executable, __file__, "--child", "--manifest", str(manifest), "--models", model]
+def run(manifest: Path, model: str, path: str, a) -> dict:
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        "--manifest",
+        str(manifest),
+        "--models",
+        model,
+        "--paths",
+        path,
+    ]
     cmd += ["--device", a.device, "--iterations", str(a.iterations), "--batch", str(a.batch)]
     cmd += ["--workers", str(a.workers), "--threads", str(a.threads)]
     done = subprocess.run(cmd, capture_output=True, text=True)
@@ -127,6 +151,9 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--workers", type=int, default=2, help="data_workers")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument(
+        "--paths", nargs="+", default=["default"], choices=list(PATHS), help="fast paths to compare"
+    )
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--manifest", help=argparse.SUPPRESS)
     a = p.parse_args()
@@ -136,18 +163,20 @@ def main() -> None:
         return
     shape = tuple(a.size or ([64, 64, 64] if a.subjects else [96, 112, 96]))
     grid = "×".join(map(str, shape))
-    header = f"{'model':<10} {'subjects':>8} {'s/it':>8} {'peak MB':>9} {'worker MB':>10} {'GPU MB':>8}"
+    header = f"{'model':<10} {'path':<13} {'subjects':>8} {'s/it':>8} {'peak MB':>9} {'worker MB':>10}"
+    header += f" {'GPU MB':>8}"
     print(f"{header}   grid {grid}, batch {a.batch}, {a.device}, {a.workers} data workers")
     peaks = []
     for count in a.subjects or [4]:
         with tempfile.TemporaryDirectory(prefix="regbench-bench-") as folder:
             manifest = write_subjects(Path(folder), count + 2, shape)
-            for model in a.models[:1] if a.subjects else a.models:  # the sweep: one model
-                r = run(manifest, model, a)
+            runs = [(m, p) for m in a.models for p in a.paths]
+            for model, path in runs[:1] if a.subjects else runs:  # the sweep: one model, one path
+                r = run(manifest, model, path, a)
                 gpu = f"{r['device_peak_mb']:>8.0f}" if "device_peak_mb" in r else f"{'-':>8}"
                 print(
-                    f"{model:<10} {count:>8} {r['seconds_per_iteration']:>8.3f} {r['peak_mb']:>9.0f} "
-                    f"{r['worker_peak_mb']:>10.0f} {gpu}",
+                    f"{model:<10} {path:<13} {count:>8} {r['seconds_per_iteration']:>8.3f} "
+                    f"{r['peak_mb']:>9.0f} {r['worker_peak_mb']:>10.0f} {gpu}",
                     flush=True,
                 )
                 peaks.append(r["peak_mb"])

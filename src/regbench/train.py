@@ -69,6 +69,24 @@ def objective(model, source, target, similarity, weight: float, multiplier: floa
     return total, sim_final, reg_final
 
 
+def autocast_dtype(settings: dict, device: torch.device) -> torch.dtype | None:
+    """The mixed-precision dtype of the forward pass (None: float32): ``amp`` on CUDA, in
+    ``amp_dtype`` (``auto``: bfloat16 where the GPU has it, else float16); bfloat16 also on the CPU."""
+    if not settings.get("amp", True):
+        return None
+    choice = settings.get("amp_dtype", "float16")
+    if choice == "auto":
+        choice = "bfloat16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "float16"
+    if device.type != "cuda" and choice != "bfloat16":
+        return None  # float16 autocast on the CPU is slower than float32
+    return getattr(torch, choice)
+
+
+def memory_format(ndim: int) -> torch.memory_format:
+    """Channels-last layout of images and activations (``channels_last`` setting)."""
+    return torch.channels_last_3d if ndim == 3 else torch.channels_last
+
+
 def fingerprint(model_name: str, settings: dict, seed: int, train_ids: list[str]) -> str:
     blob = json.dumps([model_name, settings, seed, train_ids], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -110,9 +128,16 @@ def train(
 
     torch.manual_seed(seed)
     model = build(model_name, manifest.ndim, settings.get("swin_window")).to(dev)
+    layout = memory_format(manifest.ndim) if settings.get("channels_last") else torch.contiguous_format
+    model = model.to(memory_format=layout)
+    if settings.get("compile"):  # the weights stay the module's: checkpoints are unchanged
+        model.both_directions = torch.compile(model.both_directions)
+    if not settings.get("deterministic", True):  # cuDNN autotuning: faster, not reproducible
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = True, False
     optimizer = torch.optim.Adam(model.parameters(), lr=settings["lr"], amsgrad=True)
-    use_amp = bool(settings.get("amp", True)) and dev.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    amp_dtype = autocast_dtype(settings, dev)
+    # the gradient scaler guards float16's narrow range; bfloat16 has float32's
+    scaler = torch.amp.GradScaler(dev.type, enabled=amp_dtype == torch.float16)
     similarity = similarity_loss(settings["similarity"], manifest.ndim, settings.get("lncc_window", 9))
     key = fingerprint(model_name, settings, seed, train_ids)
 
@@ -154,18 +179,18 @@ def train(
     stream = iter(loader(batches, data_workers, pin=dev.type == "cuda"))
     for it in progress:
         tick = time.perf_counter()
-        source, target = (t.to(dev, non_blocking=True) for t in next(stream))
+        source, target = (t.to(dev, non_blocking=True, memory_format=layout) for t in next(stream))
         lr = settings["lr"] * settings["lr_decay"] ** (it // settings["iterations_per_epoch"])
         for group in optimizer.param_groups:
             group["lr"] = lr
-        with torch.autocast(dev.type, dtype=torch.float16, enabled=use_amp):
+        with torch.autocast(dev.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
             loss, sim, reg = objective(
                 model, source, target, similarity, settings["lambda"], settings.get("loss_mult", 1.0)
             )
         # with fp16 autocast the gradient scaler skips a step whose loss overflowed and backs
         # off; a loss that stays non-finite (or any, in float32) is a diverged run
         nonfinite = 0 if torch.isfinite(loss) else nonfinite + 1
-        if nonfinite > (AMP_NONFINITE_PATIENCE if use_amp else 0):
+        if nonfinite > (AMP_NONFINITE_PATIENCE if scaler.is_enabled() else 0):
             raise RuntimeError(
                 f"training {model_name}: the loss became {loss.item()} at iteration {it + 1} "
                 f"(a non-finite image, or a learning rate too high); no model written"
