@@ -214,9 +214,16 @@ def test_dry_run_with_the_slurm_profile_puts_gpus_on_exactly_the_learning_jobs(t
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     jobs = re.findall(
-        r"^(?:local)?rule (\w+):\n(?:.*\n)*?\s+resources: (.*)$", done.stdout + done.stderr, re.M
+        r"^(?:local)?rule (\w+):\n((?:.*\n)*?)\s+resources: (.*)$", done.stdout + done.stderr, re.M
     )
-    rules = {rule for rule, _ in jobs}
+    rules = {rule for rule, _, _ in jobs}
     assert {"train", "register_model", "register_method", "evaluate", "prepare_data"} <= rules
-    for rule, resources in jobs:
-        assert ("gpu=1" in resources) == (rule in GPU_RULES), (rule, resources)
+    # and the methods without training whose job asks for one (resources.<method>.gpu)
+    asked = {}
+    for path in study:
+        for name, job in yaml.safe_load(path.read_text()).get("resources", {}).items():
+            asked.setdefault(name, {}).update(job)
+    for rule, block, resources in jobs:
+        method = re.search(r"output: results/\S+/fields/([a-z0-9_]+)", block)
+        gpu = rule in GPU_RULES or (rule == "register_method" and asked.get(method[1], {}).get("gpu", 0) > 0)
+        assert ("gpu=1" in resources) == gpu, (rule, resources)
