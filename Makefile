@@ -34,7 +34,7 @@ tables: install
 summary:
 	@echo
 	@echo "Tables:   results/*/tables/summary.{md,tex,csv}, comparison.csv, per_pair.csv"
-	@echo "Figures:  results/*/figures/{metrics,heatmap,cost,qualitative}.{png,pdf}"
+	@echo "Figures:  results/*/figures/{metrics,heatmap,cost,qualitative,training}.{png,pdf}"
 	@echo "Study:    results/study/disentangling.{md,csv,png}"
 	@echo "Stress:   results/*/stress/summary.{md,csv}, curves.{png,pdf}"
 	@echo "Report:   results/report.html"

@@ -141,3 +141,24 @@ def test_per_pair_has_one_row_per_method_seed_and_pair():
     pairs = tables.per_pair(rows.astype({"seed": "Int64"}))
     assert len(pairs) == 3 * 3  # no rows for absent (method, seed) combinations
     assert pairs["dice"].eq(0.5).all() and pairs["dice_nan"].eq(1).all()
+
+
+def test_training_figure_shows_the_validation_panels_that_were_logged(tmp_path):
+    from regbench.analysis.figures import training_figure
+
+    runs = []
+    for model, dice in (("cnn", [0.5, 0.7]), ("vxm", [np.nan, np.nan])):
+        run = tmp_path / "train" / model / "seed0"
+        run.mkdir(parents=True)
+        pd.DataFrame({"iteration": [1, 2, 3], "loss": [0.3, 0.2, 0.1]}).to_csv(
+            run / "train_log.csv", index=False
+        )
+        validation = {"iteration": [0, 3], "pairs": [2, 2], "similarity": [-0.1, -0.4], "dice": dice}
+        pd.DataFrame(validation).to_csv(run / "val_log.csv", index=False)
+        runs.append(run)
+    assert training_figure(runs, tmp_path / "both.png") == ["loss", "similarity", "dice"]
+    assert (tmp_path / "both.png").stat().st_size > 10_000 and (tmp_path / "both.pdf").exists()
+    # unlabelled validation subjects: no Dice panel; no validation subjects: the loss alone
+    assert training_figure(runs[1:], tmp_path / "no-dice.png") == ["loss", "similarity"]
+    (runs[1] / "val_log.csv").write_text("iteration,pairs,similarity,dice\n")
+    assert training_figure(runs[1:], tmp_path / "loss.png") == ["loss"]

@@ -46,6 +46,15 @@ def test_tables_have_every_method_and_learning_beats_identity(runs):
             assert (runs[0] / "results/tiny/figures" / (figure + suffix)).stat().st_size > 10_000
     study = pd.read_csv(runs[0] / "results/study/disentangling.csv")
     assert set(study["factor"]) == {"design", "backbone"} and set(study["task"]) == {"tiny"}
+    # training curves: the val split's 2 pairs registered at the start, every 50 iterations and at the end
+    dice = {}
+    for model in ("cnn", "rescnn", "cnn-DWP"):
+        validation = pd.read_csv(runs[0] / f"results/tiny/train/{model}/seed0/val_log.csv")
+        assert list(validation["iteration"]) == [0, 50, 100, 150] and validation["pairs"].eq(2).all()
+        assert validation["similarity"].notna().all()
+        dice[model] = validation["dice"]
+    assert all(d.between(0, 1).all() for d in dice.values()) and dice["cnn"].iloc[-1] > dice["cnn"].iloc[0]
+    assert (runs[0] / "results/tiny/figures/training.png").stat().st_size > 10_000
 
 
 def test_stress_and_evaluation_sets_are_registered_by_the_task_models_and_summarised(tmp_path):

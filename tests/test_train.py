@@ -16,6 +16,7 @@ SETTINGS = {
     "lncc_window": 5,
     "lambda": 1.0,
     "checkpoint_every": 10,
+    "val_every": 20,
 }
 
 
@@ -62,7 +63,8 @@ def test_killed_training_resumes_from_checkpoint_and_matches_uninterrupted(tiny_
     process.wait()
     assert checkpoint.exists(), "no checkpoint was written before the kill"
     assert not resumed.exists(), "a killed run must not leave a model file"
-    resumed.with_name("log.csv").unlink()  # Snakemake deletes a rule's log before rerunning it
+    for log in ("log.csv", "val_log.csv"):  # Snakemake deletes a rule's logs before rerunning it
+        resumed.with_name(log).unlink()
 
     rerun = subprocess.run(train_cmd(tiny_manifest, resumed), check=True, capture_output=True, text=True)
     assert "resuming cnn-DWP" in rerun.stdout
@@ -73,6 +75,10 @@ def test_killed_training_resumes_from_checkpoint_and_matches_uninterrupted(tiny_
     lines = resumed.with_name("log.csv").read_text().splitlines()
     assert lines[0].startswith("iteration,loss")
     assert [int(line.split(",")[0]) for line in lines[1:]] == list(range(1, 61))  # whole, once each
+    # validation at the start, every 20 iterations and at the end, each once, as uninterrupted
+    validation = resumed.with_name("val_log.csv").read_text()
+    assert validation == reference.with_name("val_log.csv").read_text()
+    assert [int(line.split(",")[0]) for line in validation.splitlines()[1:]] == [0, 20, 40, 60]
 
 
 def test_checkpoint_from_other_settings_is_ignored(tiny_manifest, tmp_path):
@@ -199,3 +205,56 @@ def test_a_fast_path_trains_as_the_default_path_does(tiny_manifest, tmp_path, fa
     np.testing.assert_allclose(fast, default, rtol=tolerance)
     if "amp_dtype" in fast_path:  # bfloat16 really ran: its rounding shows
         assert not np.array_equal(fast, default)
+
+
+class _ZeroFlow(torch.nn.Module):
+    """A network that registers nothing: its field is zero."""
+
+    def predict(self, moving, fixed):
+        return torch.zeros(fixed.shape[0], fixed.ndim - 2, *fixed.shape[2:])
+
+
+def test_validation_scores_the_val_pairs_as_the_evaluation_would(tiny_manifest):
+    from regbench.data.manifest import Manifest
+    from regbench.evaluate import pair_metrics
+    from regbench.losses import similarity_loss
+    from regbench.validation import Validation, validation_pairs
+
+    manifest = Manifest.load(tiny_manifest)
+    val = manifest.split("val")
+    assert validation_pairs(manifest, 4) == [(val[1], val[0]), (val[0], val[1])]
+    assert validation_pairs(manifest, 1) == [(val[1], val[0])]
+    similarity = similarity_loss("lncc", 2, 5)
+    row = Validation(manifest, 4, similarity, torch.device("cpu"))(_ZeroFlow(), 7, None)
+    iteration, pairs, measured_similarity, dice = row.strip().split(",")
+    # a zero field: the similarity of the images as they are, the Dice the evaluation gives them
+    expected_dice, expected_similarity = [], []
+    settings = {
+        "protocol": "regbench",
+        "nsd_tolerance_mm": 2.0,
+        "intensity_metrics": [],
+        "sdlogj": "textbook",
+    }
+    for fixed, moving in validation_pairs(manifest, 4):
+        pair = {"id": "v", "fixed": fixed, "moving": moving}
+        zero = np.zeros((2, *manifest.data["shape"]), np.float32)
+        rows = pair_metrics(manifest, pair, zero, settings | {"jacobian_mask": "grid"})
+        expected_dice.append(np.nanmean([value for _, metric, value in rows if metric == "dice"]))
+        images = [torch.from_numpy(manifest.image(s))[None, None] for s in (moving, fixed)]
+        expected_similarity.append(float(similarity(*images)))
+    assert (int(iteration), int(pairs)) == (7, 2)
+    assert float(dice) == pytest.approx(np.mean(expected_dice), abs=1e-6)
+    assert float(measured_similarity) == pytest.approx(np.mean(expected_similarity), abs=1e-6)
+
+
+def test_training_without_validation_subjects_logs_no_validation(tmp_path, tiny_manifest):
+    from regbench.data import demo
+    from regbench.train import train
+    from tests.conftest import TINY_DATA
+
+    no_val = demo.prepare(TINY_DATA | {"split": {"train": 3, "val": 0}}, 0, tmp_path / "data", "tiny")
+    folder = tmp_path / "run"
+    train(
+        no_val, "cnn", SETTINGS | {"iterations": 2}, 1, folder / "model.pt", folder / "log.csv", "cpu", 1, 0
+    )
+    assert (folder / "val_log.csv").read_text() == "iteration,pairs,similarity,dice\n"

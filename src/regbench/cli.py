@@ -66,7 +66,9 @@ def _prepare_stress(a):
 def _train(a):
     from regbench.train import train
 
-    train(a.manifest, a.model, a.settings, a.seed, a.out, a.log, a.device, a.threads, a.data_workers)
+    train(
+        a.manifest, a.model, a.settings, a.seed, a.out, a.log, a.device, a.threads, a.data_workers, a.val_log
+    )
 
 
 def _register(a):
@@ -102,6 +104,12 @@ def _aggregate(a):
     from regbench.analysis.aggregate import aggregate_task
 
     print(aggregate_task(a.manifest, a.metrics, a.timings, a.previews, a.out, a.settings))
+
+
+def _training_curves(a):
+    from regbench.analysis.figures import training_figure
+
+    training_figure([Path(run) for run in a.runs], a.out)
 
 
 def _aggregate_study(a):
@@ -202,6 +210,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", required=True, help="model file to write")
     s.add_argument("--log", required=True, help="CSV training log")
+    s.add_argument("--val-log", help="CSV validation log (default: val_log.csv beside --log)")
     s.add_argument("--device", default="auto")
     s.add_argument("--threads", type=int)
     s.add_argument("--data-workers", type=int, default=2, help="processes reading batches ahead (0: none)")
@@ -263,6 +272,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--settings", type=_json, required=True, help="analysis settings (JSON)")
     s.add_argument("--out", required=True, help="the task's results folder (writes tables/, figures/)")
     s.set_defaults(run=_aggregate)
+
+    s = sub.add_parser("training-curves", help="training loss and validation curves of a task's networks")
+    s.add_argument("--runs", nargs="+", required=True, help="training run folders (train/<model>/seed<k>)")
+    s.add_argument("--out", required=True, help="PNG to write (and a PDF beside it)")
+    s.set_defaults(run=_training_curves)
 
     s = sub.add_parser("aggregate-study", help="backbone vs design disentangling over every task")
     s.add_argument("--per-pair", nargs="+", required=True, help="every task's tables/per_pair.csv")

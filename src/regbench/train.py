@@ -6,6 +6,9 @@ flows; pyramid models add the same objective at their coarse levels (weight 1/sc
 average-pooled), except at levels of 4 voxels or fewer along a side.
 Adam (amsgrad) with a per-epoch exponential learning-rate decay.
 
+Every ``val_every`` iterations (and at the start and the end) the validation pairs are registered
+and logged (:mod:`regbench.validation`); nothing is selected by them.
+
 Resumable: a checkpoint (weights, optimiser, iteration) is written atomically every
 ``checkpoint_every`` iterations. Each iteration draws its pairs from a generator seeded by
 ``(seed, iteration)``, so a resumed run is bit-identical to an uninterrupted one on the CPU. A
@@ -31,6 +34,7 @@ from regbench.io import atomic_path
 from regbench.losses import diffusion_loss, similarity_loss
 from regbench.models.fields import resize_flow, warp
 from regbench.models.zoo import build
+from regbench.validation import VAL_LOG_HEADER, Validation
 
 #: pyramid levels this small (any side) get no deep supervision: similarity on a few pixels is
 #: degenerate (the reference skips them likewise, rethink-reg-spec §2.3)
@@ -114,10 +118,14 @@ def train(
     device: str = "auto",
     threads: int | None = None,
     data_workers: int = 2,
+    val_log_path: str | Path | None = None,
 ) -> Path:
-    """Train ``model_name`` on the manifest's training subjects and write the model file ``out``;
-    ``data_workers`` processes read the next batches from disk meanwhile (0: this one does)."""
+    """Train ``model_name`` on the manifest's training subjects and write the model file ``out``,
+    the training log ``log_path`` and the validation log ``val_log_path`` (CSV; by default
+    ``val_log.csv`` beside the training log); ``data_workers`` processes read the next batches from
+    disk meanwhile (0: this one does)."""
     out, log_path = Path(out), Path(log_path)
+    val_log_path = log_path.with_name("val_log.csv") if val_log_path is None else Path(val_log_path)
     checkpoint_path = out.with_name("checkpoint.pt")
     manifest = Manifest.load(manifest_path)
     dev = devices.select(device, threads)
@@ -141,7 +149,7 @@ def train(
     similarity = similarity_loss(settings["similarity"], manifest.ndim, settings.get("lncc_window", 9))
     key = fingerprint(model_name, settings, seed, train_ids)
 
-    start, rows = 0, []
+    start, rows, val_rows = 0, [], []
     if checkpoint_path.exists():
         try:  # tensors and plain containers only: a crafted pickle cannot run code here
             state = torch.load(checkpoint_path, map_location=dev, weights_only=True)
@@ -153,7 +161,11 @@ def train(
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             scaler.load_state_dict(state["scaler"])
-            start, rows = state["iteration"], list(state.get("log", []))
+            start, rows, val_rows = (
+                state["iteration"],
+                list(state.get("log", [])),
+                list(state.get("val_log", [])),
+            )
             print(f"resuming {model_name} from {checkpoint_path} at iteration {start}", flush=True)
         else:
             print(f"ignoring {checkpoint_path}: written for other settings", flush=True)
@@ -162,8 +174,20 @@ def train(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     # the log is rewritten from the checkpoint's copy: Snakemake deletes a rule's log before a
     # rerun, and lines written after the last checkpoint would be repeated
-    log = log_path.open("w")
+    log, val_log = log_path.open("w"), val_log_path.open("w")
     log.write(LOG_HEADER + "".join(rows))
+    val_log.write(VAL_LOG_HEADER + "".join(val_rows))
+    val_every = settings.get("val_every", 0)  # 0: no validation
+    validation = Validation(manifest, settings.get("val_pairs", 4), similarity, dev) if val_every else None
+
+    def validate(iteration: int) -> None:
+        if validation:
+            val_rows.append(validation(model, iteration, amp_dtype))
+            val_log.write(val_rows[-1])
+            val_log.flush()
+
+    if start == 0:
+        validate(0)
     model.train()
     progress = tqdm(
         range(start, iterations),
@@ -204,6 +228,8 @@ def train(
         rows.append(f"{it + 1},{loss.item():.6f},{sim.item():.6f},{reg.item():.6f},{lr:.3e},{seconds:.4f}\n")
         log.write(rows[-1])
         progress.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
+        if val_every and ((it + 1) % val_every == 0 or it + 1 == iterations):
+            validate(it + 1)
         if (it + 1) % settings["checkpoint_every"] == 0 and it + 1 < iterations:
             log.flush()
             with atomic_path(checkpoint_path) as tmp:
@@ -215,10 +241,12 @@ def train(
                         "optimizer": optimizer.state_dict(),
                         "scaler": scaler.state_dict(),
                         "log": rows,
+                        "val_log": val_rows,
                     },
                     tmp,
                 )
     log.close()
+    val_log.close()
     with atomic_path(out) as tmp:
         torch.save(
             {

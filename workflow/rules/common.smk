@@ -181,8 +181,11 @@ def scored_sets():
 
 def all_targets():
     stressed = [task for task in config["tasks"] if stress_sets(task)]
+    # the training curves come from the training logs, which a run from cached metrics lacks
+    trained = [] if config["from_cache"] or not MODELS else config["tasks"]
     return (
         expand("results/{task}/tables/summary.md", task=scored_sets())
         + [f"results/{STUDY}/disentangling.md"]
         + expand("results/{task}/stress/summary.md", task=stressed)
+        + expand("results/{task}/figures/training.png", task=trained)
     )

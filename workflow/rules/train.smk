@@ -11,7 +11,8 @@ rule train:
         settings=lambda w: settings_json(w.task, "training"),
         device=config["device"],
     log:
-        "results/{task}/train/{model}/seed{seed}/train_log.csv",
+        train="results/{task}/train/{model}/seed{seed}/train_log.csv",
+        val="results/{task}/train/{model}/seed{seed}/val_log.csv",
     benchmark:
         "results/{task}/benchmarks/train/{model}-seed{seed}.tsv"
     threads: config["resources"]["train"]["threads"]
@@ -26,7 +27,7 @@ rule train:
     shell:
         "python -m regbench train --manifest {input.manifest} --model {wildcards.model} "
         "--settings {params.settings:q} --seed {wildcards.seed} --out {output.model} "
-        "--log {log} --device {params.device} --threads {threads} --data-workers {resources.data_workers}"
+        "--log {log.train} --val-log {log.val} --device {params.device} --threads {threads} --data-workers {resources.data_workers}"
 
 
 rule register_model:
@@ -54,3 +55,26 @@ rule register_model:
         "python -m regbench register --manifest {input.manifest} --method model "
         "--model-file {input.model} {params.part} --out {output.fields} --device {params.device} "
         "--threads {threads} > {log} 2>&1"
+
+
+localrules:
+    training_curves,
+
+
+rule training_curves:
+    wildcard_constraints:
+        task=BASE_TASK,
+    input:
+        # the finished models: their training and validation logs are complete
+        models=lambda w: expand("results/{task}/train/{model}/seed{seed}/model.pt", task=w.task, model=MODELS, seed=SEEDS),
+    output:
+        figure=figure("training"),
+        pdf="results/{task}/figures/training.pdf",
+    params:
+        runs=lambda w, input: [os.path.dirname(path) for path in input.models],
+    log:
+        "results/{task}/logs/training_curves.log",
+    conda:
+        ENV
+    shell:
+        "python -m regbench training-curves --runs {params.runs} --out {output.figure} > {log} 2>&1"

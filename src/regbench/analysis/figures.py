@@ -1,5 +1,6 @@
 """Figures of one task, each as PNG and PDF: per-metric box/strip plots, the backbone × design
-heatmap of relative improvement, accuracy against cost, and a qualitative panel of one pair."""
+heatmap of relative improvement, accuracy against cost, a qualitative panel of one pair, and the
+training and validation curves of the task's networks."""
 
 from __future__ import annotations
 
@@ -176,3 +177,38 @@ def qualitative_figure(manifest_path, preview_paths, path, baseline: str) -> Non
         fig.colorbar(jac_image, ax=axes.ravel().tolist(), fraction=0.015, pad=0.01, label="det J (≤ 0 black)")
     fig.suptitle(f"{manifest.data['task']}: {pair_id}", fontsize=10)
     save(fig, path)
+
+
+def training_figure(runs: list[Path], path, window: int = 25) -> list[str]:
+    """Training loss (running mean over ``window`` iterations) and, where logged, validation
+    similarity and Dice per iteration, one line per training run; ``runs`` are the run folders
+    ``train/<model>/seed<k>/`` with their ``train_log.csv`` and ``val_log.csv``. The panels drawn."""
+    panels = {"loss": "training loss", "similarity": "validation similarity", "dice": "validation Dice"}
+    curves = {name: [] for name in panels}
+    for run in runs:
+        label = f"{run.parent.name} ({run.name})"
+        log = pd.read_csv(run / "train_log.csv")
+        log["loss"] = log["loss"].rolling(window, min_periods=1).mean()
+        curves["loss"].append(log.assign(run=label))
+        if (run / "val_log.csv").exists():
+            validation = pd.read_csv(run / "val_log.csv").assign(run=label)
+            curves["similarity"].append(validation)
+            curves["dice"].append(validation)
+    shown = {
+        name: pd.concat(frames)
+        for name, frames in curves.items()
+        if frames and pd.concat(frames)[name].notna().any()
+    }
+    fig, axes = plt.subplots(1, len(shown), figsize=(4.5 * len(shown) + 1.5, 3.6), squeeze=False)
+    for ax, (name, data) in zip(axes[0], shown.items()):
+        sns.lineplot(
+            data=data, x="iteration", y=name, hue="run", ax=ax, marker="." if name != "loss" else None
+        )
+        smoothing = f", running mean over {window}" if name == "loss" else ""
+        ax.set(ylabel="", title=panels[name] + smoothing)
+        ax.get_legend().remove()
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7, frameon=False)
+    fig.tight_layout()
+    save(fig, path)
+    return list(shown)

@@ -9,11 +9,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import pandas as pd
 
+from regbench.analysis import figures
 from regbench.config import STUDY_FOLDER
-from regbench.io import atomic_path, write_csv
+from regbench.io import write_csv
 
 #: per task: the files copied when present, relative to ``results/<task>/``
 TASK_FILES = (
@@ -63,30 +63,6 @@ def wall_times(task_folder: Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["set", "stage", "job", "seconds", "max_rss_mb"])
 
 
-def training_curves(task_folder: Path, out: Path, window: int = 25) -> list[str]:
-    """Loss and similarity per iteration of every trained model (running mean over ``window``
-    iterations) as one PNG; the models drawn."""
-    logs = sorted(Path(task_folder).glob("train/*/seed*/train_log.csv"))
-    if not logs:
-        return []
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    names = []
-    for path in logs:
-        log = pd.read_csv(path)
-        name = f"{path.parent.parent.name} ({path.parent.name})"
-        names.append(name)
-        for ax, column in zip(axes, ("loss", "similarity")):
-            ax.plot(log["iteration"], log[column].rolling(window, min_periods=1).mean(), label=name)
-    for ax, column in zip(axes, ("training loss", "similarity term (final level)")):
-        ax.set(xlabel="iteration", title=f"{column}, running mean over {window}")
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
-    return names
-
-
 def record(results: Path, tasks: list[str], config: Path, out: Path) -> list[Path]:
     """Copy the small outputs of ``tasks`` from ``results`` into ``out`` (one folder per task,
     ``study/`` for the disentangling analysis), with ``wall_times.csv`` and
@@ -108,8 +84,10 @@ def record(results: Path, tasks: list[str], config: Path, out: Path) -> list[Pat
                 copy(folder / name, out / task / name)
         write_csv(out / task / "wall_times.csv", wall_times(folder))
         written.append(out / task / "wall_times.csv")
-        if training_curves(folder, out / task / "training_curves.png"):
-            written.append(out / task / "training_curves.png")
+        runs = sorted(path.parent for path in folder.glob("train/*/seed*/train_log.csv"))
+        if runs:
+            figures.training_figure(runs, out / task / "training_curves.png")
+            written += [out / task / "training_curves.png", out / task / "training_curves.pdf"]
     for name in STUDY_FILES:
         if (results / STUDY_FOLDER / name).exists():
             copy(results / STUDY_FOLDER / name, out / STUDY_FOLDER / name)
