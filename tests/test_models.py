@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from regbench.models.fields import integrate
+from regbench.models.fields import integrate, resize_flow, warp
 from regbench.models.zoo import PRESETS, build, canonical, parameter_count
 from regbench.names import grid
 
@@ -178,3 +178,127 @@ def test_mind_descriptors_ignore_contrast_changes_and_see_structure():
     assert mind_ssc(image).shape == (1, 12, 24, 24, 24)
     with pytest.raises(ValueError, match="3D images only"):
         similarity_loss("mind", 2)
+
+
+def test_a_task_sets_the_iterations_per_level():
+    """The reference's cardiac DWCPI iterates 1-2-1-1: five iteration flows, the second level twice."""
+    net = build("cnn-DWCPI", 2, pyramid_iterations=[1, 2, 1, 1]).eval()
+    source, target = torch.rand(1, 1, 32, 48), torch.rand(1, 1, 32, 48)
+    with torch.no_grad():
+        steps = net.iteration_flows(source, target)
+    assert [f.shape[2:] for f in steps] == [(2, 3), (4, 6), (4, 6), (8, 12), (16, 24)]
+    assert parameter_count(net) == parameter_count(build("cnn-DWCPI", 2))
+    with pytest.raises(ValueError, match=r"iterations \[1, 2\]: need one count per level \(4\)"):
+        build("cnn-DWCPI", 2, pyramid_iterations=[1, 2])
+
+
+def test_normalised_correlation_ignores_the_length_of_the_feature_vectors():
+    """With unit-vector correlation (the reference's MR-CT TM-DWCP) scaling the source features
+    changes nothing; without it, the correlation and so the flows change."""
+    from regbench.models.decoders import PyramidDecoder
+
+    torch.manual_seed(0)
+    widths = [8, 8, 8, 8]
+    shapes = [(2, 3), (4, 6), (8, 12), (16, 24)]
+    source = [torch.randn(1, w, *s) for w, s in zip(widths, shapes)]
+    target = [torch.randn(1, w, *s) for w, s in zip(widths, shapes)]
+    louder = [3.0 * s for s in source]
+    for normalise in (True, False):
+        torch.manual_seed(1)
+        decoder = PyramidDecoder(
+            2, widths, [8, 8, 8, 8], correlation_radius=1, normalise_correlation=normalise
+        )
+        with torch.no_grad():
+            same = torch.allclose(decoder(source, target)[-1], decoder(louder, target)[-1], atol=1e-5)
+        assert same == normalise
+
+
+def test_vfa_warps_the_encoder_feature_before_projecting_it():
+    """From level 1 on, VFA's projection conv sees the source feature warped by the upsampled
+    flow of the level before (the reference's order), not the raw feature."""
+    decoder = build("vfa", 2).decoder
+    torch.manual_seed(0)
+    source = [torch.randn(1, c.in_channels, 2**i * 2, 2**i * 3) for i, c in enumerate(decoder.projections)]
+    target = [torch.randn_like(s) for s in source]
+    seen = []  # the input of every projection call: level 0 source, level 0 target, level 1 source, ...
+    for conv in decoder.projections:
+        conv.register_forward_hook(lambda module, args, out: seen.append(args[0]))
+    with torch.no_grad():
+        flows = decoder(source, target)
+    torch.testing.assert_close(seen[2], warp(source[1], resize_flow(flows[0], 2.0)))
+    torch.testing.assert_close(seen[3], target[1])
+
+
+def test_lncc_adds_the_epsilon_to_the_variance_product_as_the_reference():
+    from monai.losses import LocalNormalizedCrossCorrelationLoss
+
+    from regbench.losses import LNCC_EPS, lncc_loss
+
+    torch.manual_seed(0)
+    pred, target = (torch.nn.functional.avg_pool2d(torch.rand(1, 1, 20, 24), 3, 1, 1) for _ in range(2))
+    # the windowed sums as one full 5×5 convolution each (the reference's way), then its formula
+    ones = torch.ones(1, 1, 5, 5)
+    t, p, tt, pp, tp = (
+        torch.nn.functional.conv2d(x, ones, padding=2)
+        for x in (target, pred, target**2, pred**2, target * pred)
+    )
+    cross, t_var, p_var = tp - p * t / 25, tt - t * t / 25, pp - p * p / 25
+    expected = -(cross**2 / (t_var * p_var + LNCC_EPS)).mean()
+    torch.testing.assert_close(lncc_loss(pred, target, 5), expected, rtol=1e-5, atol=1e-7)
+    # close to MONAI's clamped form on textured images; a flat region is 0, not NaN
+    monai = LocalNormalizedCrossCorrelationLoss(spatial_dims=2, kernel_size=5, kernel_type="rectangular")
+    torch.testing.assert_close(lncc_loss(pred, target, 5), monai(pred, target), rtol=1e-3, atol=0)
+    flat = torch.zeros(1, 1, 20, 24)
+    assert lncc_loss(flat, target, 5) == 0
+
+
+def test_every_builtin_dual_stream_encoder_has_half_the_widths():
+    """The paper's D variants halve their encoders (VXM 16…128 → 8…64, TM E 96 → 48): one rule
+    for every built-in backbone, also the grid cells beyond the paper (mamba-D, lk-D)."""
+    from regbench import registry
+
+    built_in = [
+        b for b in registry.backbones().values() if not (b.plugin or b.separate_streams or b.complete)
+    ]
+    assert {b.name for b in built_in} == {"cnn", "swin", "mamba", "mambatm", "lk"}
+    for backbone in built_in:
+        encoder = registry.resolve(backbone.encoder, backbone.name)
+        for ndim in (2, 3):
+            early, dual = encoder(ndim, 2, None).feature_widths, encoder(ndim, 1, None).feature_widths
+            assert list(dual) == [w // 2 for w in early], backbone.name
+
+
+def test_a_feature_map_of_one_window_is_shifted_behind_the_mask_as_in_transmorph():
+    """A map exactly one 8×8 window wide keeps its window and its shift of 4: the shifted block's
+    attention then joins only the tokens of one quadrant (the mask's regions), as TransMorph's
+    does. (MONAI's stage drops the shift there, so every token would see every other.)"""
+    from monai.networks.nets.swin_unetr import compute_mask
+
+    from regbench.models.swin import FixedWindowBlock
+
+    torch.manual_seed(0)
+    block = FixedWindowBlock(16, 2, (8, 8), (4, 4), qkv_bias=False).eval()
+    mask = compute_mask([8, 8], (8, 8), (4, 4), torch.device("cpu"))
+    x = torch.randn(1, 8, 8, 16)
+    nudged = x.clone()
+    nudged[0, 1, 2, 0] += 5.0  # one channel: a shift of all channels would vanish in the LayerNorm
+    with torch.no_grad():
+        changed = (block.forward_part1(nudged, mask) - block.forward_part1(x, mask)).abs().sum(-1)[0] > 1e-6
+    quadrant = torch.zeros(8, 8, dtype=torch.bool)
+    quadrant[:4, :4] = True
+    assert torch.equal(changed, quadrant)
+
+
+def test_swin_stages_equal_monai_where_the_maps_are_larger_than_the_window():
+    from monai.networks.nets.swin_unetr import BasicLayer
+
+    from regbench.models.swin import SwinStage
+
+    torch.manual_seed(0)
+    for shape, window in (((1, 32, 16, 24), (8, 8)), ((1, 32, 10, 12, 14), (5, 6, 7))):
+        monai = BasicLayer(32, 2, 4, window, [0.0, 0.0], qkv_bias=False).eval()
+        ours = SwinStage(32, 2, 4, window, [0.0, 0.0]).eval()
+        ours.load_state_dict(monai.state_dict())  # the same blocks, parameter for parameter
+        x = torch.randn(*shape)
+        with torch.no_grad():
+            assert torch.equal(ours(x), monai(x))

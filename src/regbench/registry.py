@@ -32,7 +32,8 @@ class Backbone:
 
     ``encoder(ndim, in_channels, window)``: a module with ``feature_widths`` (fine to coarse)
     whose forward returns that many feature maps, each level half the size of the one before;
-    ``in_channels`` is 2 (both images, early fusion) or 1 (one image per stream, design ``D``).
+    ``in_channels`` is 2 (both images, early fusion) or 1 (one image per stream, design ``D``; the
+    built-ins then halve their widths, as the paper's D variants do).
     ``decoder(ndim, skip_widths)``: from the coarse-to-fine features to one flow (early fusion,
     and late fusion where ``skip_widths`` are the two streams' widths summed).
     ``early_decoder``: another decoder for early fusion only (LKU-Net's). ``pyramid``: widths

@@ -1,7 +1,8 @@
 """The built-in backbones' encoders and decoders, as the registry's records name them
 (:data:`regbench.registry.BUILTIN_BACKBONES`), with the reference configurations' widths
 (rethink-reg-spec §1.2-1.4). An encoder is built for two-channel input (early fusion) or for one
-image per stream (design ``D``, half the width where the reference halves it)."""
+image per stream (design ``D``) at half the widths: the paper's rule for its D variants (VXM
+widths 16…128 → 8…64, TransMorph E = 96 → 48), applied to every built-in backbone."""
 
 from __future__ import annotations
 
@@ -37,11 +38,11 @@ def mambatm(ndim: int, in_channels: int, window) -> nn.Module:
 
 
 def mamba(ndim: int, in_channels: int, window) -> nn.Module:
-    return MambaEncoder(ndim, in_channels)
+    return MambaEncoder(ndim, in_channels, (32, 64, 96, 128) if in_channels == 2 else (16, 32, 48, 64))
 
 
 def lk(ndim: int, in_channels: int, window) -> nn.Module:
-    return LKEncoder(ndim, in_channels)
+    return LKEncoder(ndim, in_channels, base=8 if in_channels == 2 else 4)
 
 
 def pooling(ndim: int, in_channels: int, window) -> nn.Module:

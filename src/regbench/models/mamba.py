@@ -109,7 +109,11 @@ def untokens(x: torch.Tensor, spatial) -> torch.Tensor:
 
 
 class ChannelNorm(nn.LayerNorm):
-    """LayerNorm over the channel axis of a ``[B, C, *spatial]`` tensor."""
+    """LayerNorm over the channel axis of a ``[B, C, *spatial]`` tensor, with the reference's
+    ε = 1e-6 for its channels-first LayerNorm (the token LayerNorms keep PyTorch's 1e-5, as there)."""
+
+    def __init__(self, channels: int, eps: float = 1e-6):
+        super().__init__(channels, eps=eps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return super().forward(x.movedim(1, -1)).movedim(-1, 1)

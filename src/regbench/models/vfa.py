@@ -1,7 +1,7 @@
 """Vector-field-attention decoder (the ``vfa`` model): matching instead of a conv decoder.
 
-At each level, coarse to fine, a conv projects both images' features; the source feature is warped
-by the upsampled accumulated flow; every target voxel attends (softmax over the scaled dot
+At each level, coarse to fine, the source feature is warped by the upsampled accumulated flow; a
+conv projects both images' features; every target voxel attends (softmax over the scaled dot
 products, out-of-bounds candidates excluded) to the source voxels within radius 1, and the expected
 offset, times a learnable per-level scale β, is the residual flow composed onto the accumulated one.
 """
@@ -48,10 +48,10 @@ class VFADecoder(nn.Module):
     ) -> list[torch.Tensor]:
         flows, phi = [], None
         for level, (project, s, t) in enumerate(zip(self.projections, source, target)):
-            s, t = project(s), project(t)
-            if phi is not None:
+            if phi is not None:  # the encoder's feature is warped, then projected (as the reference)
                 phi = resize_flow(phi, 2.0)
                 s = warp(s, phi)
+            s, t = project(s), project(t)
             delta = self.beta[level] * self._match(t, s)
             phi = delta if phi is None else compose(phi, delta, stop_gradient=True)
             flows.append(phi)
