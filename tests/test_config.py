@@ -225,3 +225,40 @@ def test_sources_come_from_the_dataset_registry_and_an_unknown_one_is_named():
     config["task_settings"]["tiny"]["data"]["source"] = "oasis"
     with pytest.raises(study.ConfigError, match="'oasis' has no training data"):
         study.check(config)
+
+
+def test_per_model_training_settings_apply_to_that_model_only():
+    config = _config(models=["cnn", "cnn-DWCPI"])
+    training = config["task_settings"]["tiny"]["training"]
+    training["per_model"] = {"DWCPI": {"pyramid_iterations": [1, 2, 1, 1]}}  # a paper alias
+    study.check(config)
+    assert study.training_settings(config, "tiny", "cnn-DWCPI")["pyramid_iterations"] == [1, 2, 1, 1]
+    assert "pyramid_iterations" not in study.training_settings(config, "tiny", "cnn")
+    assert "per_model" not in study.training_settings(config, "tiny", "cnn")
+    assert study.training_settings(config, "tiny/stress/svf", "DWCPI")["pyramid_iterations"] == [1, 2, 1, 1]
+    training["per_model"] = {"vit-DWCPI": {"pyramid_iterations": [1, 1, 1, 1]}}
+    with pytest.raises(study.ConfigError, match="training.per_model.vit-DWCPI"):
+        study.check(config)
+
+
+def test_models_lists_a_tasks_parameter_counts_and_architecture():
+    done = subprocess.run(
+        [sys.executable, "-m", "regbench", "models", "--task", "abdomen_ctct"],
+        capture_output=True, text=True, check=True, cwd=REPO,
+    )  # fmt: skip
+    table = done.stdout.split("\nbackbones:")[0].splitlines()[2:]
+    rows = {line.split()[0]: line for line in table if line.strip()}
+    assert "46,510,035" in rows["swin"] and "window 5×4×5" in rows["swin"]
+    cardiac = subprocess.run(
+        [sys.executable, "-m", "regbench", "models", "--task", "cardiac"],
+        capture_output=True, text=True, check=True, cwd=REPO,
+    ).stdout  # fmt: skip
+    assert re.search(r"cnn-DWCPI +DWCPI +553,656 +iterations 1-2-1-1", cardiac)
+    assert re.search(r"swin-DWCPI .* window 8×8, iterations 1-1-2-2", cardiac)
+    missing = subprocess.run(
+        [sys.executable, "-m", "regbench", "models", "--task", "liver"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    assert missing.returncode != 0 and "no task 'liver'" in missing.stderr

@@ -131,16 +131,50 @@ def _record(a):
         print(path)
 
 
+def _task_models(names, task: str, config_path: str) -> None:
+    """Each model as the task of a study config builds it: parameters and architecture settings."""
+    import yaml
+
+    from regbench.config import training_settings
+    from regbench.models.swin import DEFAULT_WINDOW
+    from regbench.models.zoo import ITERATIONS, architecture, build, parameter_count
+    from regbench.names import parse
+
+    config = yaml.safe_load(Path(config_path).read_text())
+    if task not in config.get("task_settings", {}):
+        raise SystemExit(
+            f"{config_path}: no task {task!r} (tasks: {', '.join(config.get('task_settings', {}))})"
+        )
+    ndim = config["task_settings"][task]["data"]["dims"]
+    print(f"{task} ({ndim}D) in {config_path}")
+    print(f"{'model':<14} {'paper':<11} {'params':>12}  architecture")
+    for name, paper in names:
+        built, spec = architecture(training_settings(config, task, name)), parse(name)
+        shown = []
+        if spec.record.name == "swin":
+            shown.append("window " + "×".join(map(str, built["window"] or DEFAULT_WINDOW[ndim])))
+        if spec.iterative:
+            shown.append("iterations " + "-".join(map(str, built["pyramid_iterations"] or ITERATIONS)))
+        if spec.correlation and built["normalise_correlation"]:
+            shown.append("unit-vector correlation")
+        count = parameter_count(build(name, ndim, **built))
+        print(f"{name:<14} {paper:<11} {count:>12,}  {', '.join(shown)}")
+
+
 def _models(a):
     from regbench.models.zoo import PRESETS, build, parameter_count
     from regbench.names import aliases, grid
 
     paper = {v: k for k, v in aliases().items()}
-    print(f"{'model':<14} {'paper':<11} {'params 2D':>12} {'params 3D':>12}")
     plugins = [r.name for r in registry.backbones().values() if r.plugin]
-    for name in grid() if a.grid else [*PRESETS, *plugins]:
-        counts = [parameter_count(build(name, ndim)) for ndim in (2, 3)]
-        print(f"{name:<14} {paper.get(name, ''):<11} {counts[0]:>12,} {counts[1]:>12,}")
+    names = [(name, paper.get(name, "")) for name in (grid() if a.grid else [*PRESETS, *plugins])]
+    if a.task:
+        _task_models(names, a.task, a.config)
+    else:
+        print(f"{'model':<14} {'paper':<11} {'params 2D':>12} {'params 3D':>12}")
+        for name, alias in names:
+            counts = [parameter_count(build(name, ndim)) for ndim in (2, 3)]
+            print(f"{name:<14} {alias:<11} {counts[0]:>12,} {counts[1]:>12,}")
     print("\nbackbones:")
     for record in registry.backbones().values():
         print(
@@ -302,6 +336,8 @@ def parser() -> argparse.ArgumentParser:
         "models", help="list the paper's presets (or the whole grid) with parameter counts in 2D and 3D"
     )
     s.add_argument("--grid", action="store_true", help="every backbone × design-set cell")
+    s.add_argument("--task", help="as this task of --config builds them (its dimension, window, iterations)")
+    s.add_argument("--config", default="config/paper.yaml", help="the study config of --task")
     s.set_defaults(run=_models)
 
     s = sub.add_parser("slurm-profile", help="fill in the SLURM profile that `--profile slurm` reads")

@@ -106,6 +106,13 @@ def check(config: dict) -> None:
     for task, settings in config["task_settings"].items():
         for name, data in data_sections(task, settings):
             check_data(name, data, settings["data"], divisors)
+        for name in settings["training"].get("per_model", {}):
+            try:
+                canonical(name)
+            except ValueError as err:
+                raise ConfigError(
+                    f"config key 'task_settings.{task}.training.per_model.{name}': {err}"
+                ) from None
         window = settings["training"].get("swin_window")
         dims = settings["data"]["dims"]
         if window is not None and len(window) != dims:
@@ -227,6 +234,14 @@ def pair_count(config: dict, name: str) -> int | None:
     if counted_by == "cases":
         return len(data.get("cases", LUNG250M_CASES))
     return data[counted_by] if counted_by else None
+
+
+def training_settings(config: dict, task: str, model: str) -> dict:
+    """A model's training settings on a task: the task's ``training``, with the model's entry of
+    its ``per_model`` (by name or paper alias) applied."""
+    training = dict(config["task_settings"][base_task(task)].get("training", {}))
+    per_model = {canonical(name): values for name, values in training.pop("per_model", {}).items()}
+    return training | per_model.get(canonical(model), {})
 
 
 def method_settings(config: dict, task: str, name: str) -> dict:

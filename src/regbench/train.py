@@ -33,7 +33,7 @@ from regbench.data.manifest import Manifest
 from regbench.io import atomic_path
 from regbench.losses import diffusion_loss, similarity_loss
 from regbench.models.fields import resize_flow, warp
-from regbench.models.zoo import build
+from regbench.models.zoo import architecture, build
 from regbench.validation import VAL_LOG_HEADER, Validation
 
 #: pyramid levels this small (any side) get no deep supervision: similarity on a few pixels is
@@ -135,7 +135,7 @@ def train(
     pairs = training_pairs(manifest, train_ids)
 
     torch.manual_seed(seed)
-    model = build(model_name, manifest.ndim, settings.get("swin_window")).to(dev)
+    model = build(model_name, manifest.ndim, **architecture(settings)).to(dev)
     layout = memory_format(manifest.ndim) if settings.get("channels_last") else torch.contiguous_format
     model = model.to(memory_format=layout)
     if settings.get("compile"):  # the weights stay the module's: checkpoints are unchanged
@@ -268,7 +268,7 @@ def load_model(path: str | Path, device: torch.device):
     path = Path(path)
     try:
         saved = torch.load(path, map_location=device, weights_only=True)  # no code from the file
-        model = build(saved["model"], saved["ndim"], saved["settings"].get("swin_window")).to(device)
+        model = build(saved["model"], saved["ndim"], **architecture(saved["settings"])).to(device)
         model.load_state_dict(saved["state_dict"])
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: model file not found") from None

@@ -60,6 +60,11 @@ def settings_json(task, section):
     return json.dumps(task_settings(task, section), sort_keys=True)
 
 
+def training_json(task, model):
+    """A model's training settings on a task as JSON (its ``per_model`` entry applied)."""
+    return json.dumps(regbench_config.training_settings(config, task, model), sort_keys=True)
+
+
 def data_json(name):
     """The data settings of a task or evaluation set as JSON for the command line."""
     return json.dumps(regbench_config.data_settings(config, name), sort_keys=True)

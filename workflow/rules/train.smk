@@ -8,7 +8,7 @@ rule train:
         # the new one, so a killed rerun leaves the model that the existing tables came from
         model=update("results/{task}/train/{model}/seed{seed}/model.pt"),
     params:
-        settings=lambda w: settings_json(w.task, "training"),
+        settings=lambda w: training_json(w.task, w.model),
         device=config["device"],
     log:
         train="results/{task}/train/{model}/seed{seed}/train_log.csv",

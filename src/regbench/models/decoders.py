@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from regbench.models.blocks import FlowConv, UpBlock, conv_norm_act
 from regbench.models.correlation import local_correlation
@@ -49,6 +50,8 @@ class PyramidDecoder(nn.Module):
 
     With ``pre_channels`` the coarsest feature pair is not a pyramid level: a conv block maps it to
     the decoder feature that level 0 upsamples (TransMorph's ``pre_block``, features at 1/32).
+    ``normalise_correlation`` correlates unit feature vectors (L2 over channels; the reference's
+    ``norm_vectors``, which its MR–CT TM-DWCP sets).
     """
 
     def __init__(
@@ -60,9 +63,11 @@ class PyramidDecoder(nn.Module):
         iterations: list[int] | None = None,
         n_convs: int = 1,
         pre_channels: int | None = None,
+        normalise_correlation: bool = False,
     ):
         super().__init__()
         self.pre = None
+        self.normalise = normalise_correlation
         if pre_channels:
             self.pre = conv_norm_act(ndim, 2 * feature_channels[0], pre_channels)
             feature_channels = feature_channels[1:]
@@ -97,7 +102,8 @@ class PyramidDecoder(nn.Module):
                 if self.radius is None:
                     skip = torch.cat([moved, t], dim=1)
                 else:
-                    skip = torch.cat([local_correlation(t, moved, self.radius), t], dim=1)
+                    a, b = (F.normalize(x, dim=1) for x in (t, moved)) if self.normalise else (t, moved)
+                    skip = torch.cat([local_correlation(a, b, self.radius), t], dim=1)
                 decoded = block(previous, skip)
                 delta = flow_conv(decoded)
                 phi = delta if phi is None else compose(phi, delta, stop_gradient=True)

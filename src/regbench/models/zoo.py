@@ -14,15 +14,34 @@ from regbench.names import PRESETS, canonical, parse
 
 __all__ = ["PRESETS", "build", "canonical", "parameter_count"]
 
-_ITERATIONS = [1, 1, 2, 2]
+#: iterations per pyramid level of the ``I`` design, coarse to fine (the reference's default)
+ITERATIONS = (1, 1, 2, 2)
 _CORRELATION_RADIUS = 1
 _INTEGRATION_STEPS = 7
 
 
-def build(name: str, ndim: int, window: tuple[int, ...] | None = None) -> RegistrationNet:
+def architecture(settings: dict) -> dict:
+    """The keyword arguments of :func:`build` among a model's training settings."""
+    return {
+        "window": settings.get("swin_window"),
+        "pyramid_iterations": settings.get("pyramid_iterations"),
+        "normalise_correlation": settings.get("normalise_correlation", False),
+    }
+
+
+def build(
+    name: str,
+    ndim: int,
+    window: tuple[int, ...] | None = None,
+    pyramid_iterations: list[int] | None = None,
+    normalise_correlation: bool = False,
+) -> RegistrationNet:
     """Construct the network ``name`` for ``ndim``-dimensional images.
 
-    ``window`` is the Swin attention window (default: (5, 6, 7) in 3D, (8, 8) in 2D).
+    ``window`` is the Swin attention window (default: (5, 6, 7) in 3D, (8, 8) in 2D);
+    ``pyramid_iterations`` the iterations per level of the ``I`` design (default
+    :data:`ITERATIONS`); ``normalise_correlation``: the ``C`` design correlates unit vectors.
+    These change no parameter count.
     """
     spec = parse(name)
     if ndim not in (2, 3):
@@ -48,9 +67,10 @@ def build(name: str, ndim: int, window: tuple[int, ...] | None = None) -> Regist
                 widths,
                 list(pyramid_widths),
                 correlation_radius=_CORRELATION_RADIUS if spec.correlation else None,
-                iterations=_ITERATIONS if spec.iterative else None,
+                iterations=list(pyramid_iterations or ITERATIONS) if spec.iterative else None,
                 n_convs=n_convs,
                 pre_channels=pre_channels,
+                normalise_correlation=normalise_correlation,
             )
         model = DualStreamNet(ndim, encoder, decoder, record.divisor)
     if spec.diffeomorphic:
