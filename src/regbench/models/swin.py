@@ -8,8 +8,9 @@ TransMorph's windows: the window and its half-window shift stay as configured on
 however small the feature map, which is zero-padded to whole windows and shifted cyclically behind
 the attention mask. MONAI's own stage (``BasicLayer``) shrinks the window to the map where the map
 is no larger and then drops that axis's shift and reads a slice of the relative-position table,
-which changes every stage whose map is at most one window wide (in 2D at 128² the 1/16 and 1/32
-stages, in 3D the 1/32 stage): measured 3.7–39 % output differences in 2D.
+which changes every stage whose map is at most one window wide on some axis (in 2D at 128² the
+1/16 and 1/32 stages, in 3D at least the 1/32 stage): measured 3.7–39 % output differences in 2D.
+The 3D patch merging concatenates the eight neighbours in TransMorph's order, not MONAI's.
 """
 
 from __future__ import annotations
@@ -41,6 +42,25 @@ def tm_conv(ndim: int, cin: int, cout: int) -> nn.Module:
         ndim, cin, cout, kernel_size=3, bias=False,
         act=("leakyrelu", {"negative_slope": 0.01}), norm=("instance", {"affine": False}),
     )  # fmt: skip
+
+
+#: TransMorph's order of the eight neighbours (offsets along the three axes) that its 3D patch
+#: merging concatenates; MONAI's PatchMergingV2 takes them in lexicographic order (in 2D both
+#: take TransMorph's). The order decides which weights of the reduction meet which neighbour.
+MERGE_ORDER_3D = ((0, 0, 0), (1, 0, 0), (0, 1, 0), (0, 0, 1), (1, 1, 0), (0, 1, 1), (1, 0, 1), (1, 1, 1))
+
+
+class PatchMerging(PatchMergingV2):
+    """MONAI's 2×2(×2) patch merging (LayerNorm, then Linear to twice the channels), with the 3D
+    neighbours in TransMorph's order."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 5:
+            return super().forward(x)
+        d, h, w = x.shape[1:4]
+        x = F.pad(x, (0, 0, 0, w % 2, 0, h % 2, 0, d % 2))
+        x = torch.cat([x[:, i::2, j::2, k::2] for i, j, k in MERGE_ORDER_3D], -1)
+        return self.reduction(self.norm(x))
 
 
 class FixedWindowBlock(SwinTransformerBlock):
@@ -149,7 +169,7 @@ class SwinEncoder(nn.Module):
                 window = tuple(window or DEFAULT_WINDOW[ndim])
                 self.stages.append(SwinStage(width, depth, heads[i], window, stage_rates))
         self.norms = nn.ModuleList(nn.LayerNorm(w) for w in widths)
-        self.merges = nn.ModuleList(PatchMergingV2(w, spatial_dims=ndim) for w in widths[:-1])
+        self.merges = nn.ModuleList(PatchMerging(w, spatial_dims=ndim) for w in widths[:-1])
 
     def forward(self, image: torch.Tensor) -> list[torch.Tensor]:
         pool = F.avg_pool2d if image.ndim == 4 else F.avg_pool3d
