@@ -44,8 +44,8 @@ test: install
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/pytest -q --durations=15
 
 lint: install
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests tools
+	$(BIN)/ruff format --check src tests tools
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --lint
 
 # `make slurm-profile PARTITION=gpu ACCOUNT=mylab [GPU_MODEL=a100] [STATUS=squeue]`, once:

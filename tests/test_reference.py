@@ -1,0 +1,81 @@
+"""Equivalence with the reference networks of rethink-reg (BailiangJ/rethink-reg): every preset,
+as each task of ``config/paper.yaml`` builds it, computes the reference's flow from the same
+weights and inputs, and the Swin encoders the reference's stage outputs at each 3D task's real
+size. The fixtures hold a sample of the reference's outputs, made by ``tools/reference/generate.py``
+(``tools/reference/README.md`` says how to make them again)."""
+
+import numpy as np
+import pytest
+import torch
+
+from tests import reference_cases as cases
+
+#: largest difference allowed, relative to the largest reference value: float32 rounding through
+#: a deep network (measured at most 2e-5: Swin attention and the Mamba scan sum in another order)
+TOLERANCE = 1e-4
+CONFIG = cases.paper_config()
+REGENERATE = "see tools/reference/README.md to make the fixtures again"
+_flows: dict = {}
+
+
+def stored(task: str) -> dict:
+    path = cases.FIXTURES / f"{task}.npz"
+    with np.load(path) as data:
+        return dict(data)
+
+
+def gap(ours: np.ndarray, reference: np.ndarray) -> float:
+    return float(np.abs(ours - reference).max() / np.abs(reference).max())
+
+
+def check_weights(model, fixture: dict, preset: str, what: str) -> None:
+    assert np.allclose(cases.weight_signature(model), fixture[f"{preset}/weights"], rtol=1e-5), (
+        f"{what}: the seeded weights differ from those the fixture was made with (initialisation "
+        f"or parameter order changed), so the comparison would mean nothing; {REGENERATE}"
+    )
+
+
+def our_flow(task: str, preset: str) -> np.ndarray:
+    """The sampled flow, computed once per preset, grid and architecture settings (tasks that
+    build a preset alike share it)."""
+    grid = cases.network_grid(CONFIG, task)
+    key = (preset, grid, repr(cases.settings(CONFIG, task, preset)))
+    model = cases.seeded_network(CONFIG, task, preset)
+    check_weights(model, stored(task), preset, f"{task} {preset}")
+    if key not in _flows:
+        with torch.no_grad():
+            _flows[key] = cases.sample(cases.final_flow(model(*cases.images(grid))))
+    return _flows[key]
+
+
+@pytest.mark.parametrize("preset", cases.REFERENCE_CONFIGS)
+@pytest.mark.parametrize("task", cases.TASKS)
+def test_every_preset_computes_the_reference_flow_on_every_task(task, preset):
+    fixture = stored(task)
+    assert tuple(fixture["grid"]) == cases.network_grid(CONFIG, task), REGENERATE
+    difference = gap(our_flow(task, preset), fixture[f"{preset}/flow"])
+    assert difference <= TOLERANCE, f"{task} {preset}: flow differs from the reference by {difference:.2e}"
+
+
+@pytest.mark.parametrize("task", [t for t in cases.TASKS if len(cases.task_grid(CONFIG, t)) == 3])
+def test_swin_stages_equal_the_reference_at_the_task_size(task):
+    fixture = stored(task)
+    for preset in cases.SWIN_ENCODERS:
+        model = cases.seeded_network(CONFIG, task, preset)
+        check_weights(model, fixture, preset, f"{task} {preset}")
+        image = cases.encoder_input(model, cases.task_grid(CONFIG, task))
+        with torch.no_grad():
+            stages = cases.swin_features(model, image)
+        for i, stage in enumerate(stages, 1):
+            difference = gap(cases.sample(stage), fixture[f"{preset}/stage{i}"])
+            assert difference <= TOLERANCE, f"{task} {preset} stage {i}: differs by {difference:.2e}"
+
+
+def test_the_comparison_tells_a_network_that_computes_otherwise():
+    """The MR-CT TM-DWCP without the reference's unit-vector correlation of that task."""
+    task, preset = "abdomen_mrct", "TM-DWCP"
+    model = cases.seeded_network(CONFIG, task, preset)
+    model.decoder.normalise = False
+    with torch.no_grad():
+        flow = cases.sample(cases.final_flow(model(*cases.images(cases.network_grid(CONFIG, task)))))
+    assert gap(flow, stored(task)[f"{preset}/flow"]) > 100 * TOLERANCE

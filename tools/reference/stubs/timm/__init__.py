@@ -1,0 +1,1 @@
+"""Stand-in for the four helpers the reference imports from timm (timm needs torchvision)."""
