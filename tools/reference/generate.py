@@ -40,7 +40,7 @@ def reference_network(repo: Path, task: str, preset: str, grid):
 
     path = repo / "tasks" / cases.TASKS[task] / "configs" / f"{cases.REFERENCE_CONFIGS[preset]}.py"
     model_cfg = on_cpu(Config.fromfile(str(path)).model_cfg.to_dict(), grid)
-    return build_flow_estimator(ConfigDict(model_cfg)).eval(), path
+    return build_flow_estimator(ConfigDict(model_cfg)).to(cases.DTYPE).eval(), path
 
 
 def uncalled_users(module: torch.nn.Module, prefix: str, called: list[str]) -> list[str]:
@@ -156,7 +156,7 @@ def swin_stages(repo: Path, config: dict, task: str) -> dict:
         load_weights(ours, reference, cases.images(grid), f"{task} {preset} ({path.name})")
         image = cases.encoder_input(ours, cases.task_grid(config, task))
         with torch.no_grad():
-            mine, theirs = cases.swin_features(ours, image), reference.transformer(image)
+            mine, theirs = cases.swin_features(ours, image), reference.transformer.float()(image.float())
         for i, (a, b) in enumerate(zip(mine, theirs, strict=True)):
             print(f"{task:<13} {preset:<11} stage {i + 1} {tuple(b.shape[2:])}  gap {gap(a, b):.2e}")
             saved[f"{preset}/stage{i + 1}"] = cases.sample(b)

@@ -85,7 +85,8 @@ class Mamba(nn.Module):
         u = F.silu(self.conv1d(u)[..., :length])
         dt, B, C = self.x_proj(u.transpose(1, 2)).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
         delta = (dt @ self.dt_proj.weight.T).transpose(1, 2)  # bias added inside the scan
-        A = -torch.exp(self.A_log.float())
+        precise = torch.promote_types(x.dtype, torch.float32)  # float64 stays float64
+        A = -torch.exp(self.A_log.to(precise))
         B, C = B.transpose(1, 2).contiguous(), C.transpose(1, 2).contiguous()
         if selective_scan_fn is not None and x.is_cuda:
             y = selective_scan_fn(
@@ -93,9 +94,10 @@ class Mamba(nn.Module):
                 delta_bias=self.dt_proj.bias.float(), delta_softplus=True,
             )  # fmt: skip
         else:
-            # float32 recurrence also under fp16 autocast: errors would accumulate along the sequence
-            delta = F.softplus(delta.float() + self.dt_proj.bias.float()[:, None])
-            y = selective_scan(u.float(), delta, A, B.float(), C.float(), self.D.float()) * F.silu(z.float())
+            # the recurrence in float32 also under fp16 autocast: errors would accumulate along the sequence
+            u, B, C, z = (t.to(precise) for t in (u, B, C, z))
+            delta = F.softplus(delta.to(precise) + self.dt_proj.bias.to(precise)[:, None])
+            y = selective_scan(u, delta, A, B, C, self.D.to(precise)) * F.silu(z)
         return self.out_proj(y.transpose(1, 2))
 
 
