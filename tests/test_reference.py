@@ -12,7 +12,7 @@ from regbench.models.mamba import ChannelNorm
 from tests import reference_cases as cases
 
 #: largest difference allowed, relative to the largest reference value, in float64: measured at
-#: most 4e-14, except 2e-8 to 4e-8 for the Mamba presets (mamba-ssm's reference scan computes in
+#: most 6e-14, except 2e-8 to 4e-8 for the Mamba presets (mamba-ssm's reference scan computes in
 #: float32 whatever its input)
 TOLERANCE = 1e-6
 #: the same for the Swin stages at the real sizes, which run in float32 (measured: bit-identical)

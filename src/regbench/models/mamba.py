@@ -9,6 +9,7 @@ the two. The selective scan runs in pure PyTorch (any device, used on CPU); on C
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 import torch.nn as nn
@@ -18,6 +19,12 @@ try:  # optional CUDA kernel
     from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
 except ImportError:  # pragma: no cover - depends on the machine
     selective_scan_fn = None
+
+MISSING_KERNEL = (
+    "Mamba on CUDA without the mamba-ssm package: the PyTorch scan runs, much slower and with far "
+    "more memory (at 160×192×224, Mam-VXM needs more than 19 GB at batch 1); install mamba-ssm and "
+    "causal-conv1d built for this torch and CUDA"
+)
 
 
 def selective_scan(u, delta, A, B, C, D):
@@ -88,6 +95,8 @@ class Mamba(nn.Module):
         precise = torch.promote_types(x.dtype, torch.float32)  # float64 stays float64
         A = -torch.exp(self.A_log.to(precise))
         B, C = B.transpose(1, 2).contiguous(), C.transpose(1, 2).contiguous()
+        if x.is_cuda and selective_scan_fn is None:
+            warnings.warn(MISSING_KERNEL, stacklevel=2)
         if selective_scan_fn is not None and x.is_cuda:
             y = selective_scan_fn(
                 u, delta.contiguous(), A, B, C, self.D.float(), z=z,
