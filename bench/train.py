@@ -1,8 +1,9 @@
 """Training cost: seconds per iteration and peak memory (a benchmark, not a test).
 
     python bench/train.py --subjects 20 200 500                  # memory against subjects (CPU)
-    python bench/train.py --models cnn swin --size 96 112 96     # seconds per iteration
+    python bench/train.py --models cnn swin --size 96 128 96     # seconds per iteration
     python bench/train.py --models cnn --size 160 192 224 --device cuda --paths default bf16 compile
+    python bench/train.py --models cnn swin --size 160 192 224 --iterations 3 --max-memory-gb 20  # CPU
 
 Each run trains one model for a few iterations on synthetic subjects (smooth random volumes
 written as NIfTI, as the preprocessed data are) through :func:`regbench.train.train`, the code
@@ -13,6 +14,9 @@ separately, the largest batch-reading worker), allocated memory on CUDA.
 ``--paths`` repeats each run with each fast path of the training settings: ``default`` (float32
 on the CPU, float16 autocast on CUDA), ``fp32``, ``bf16``, ``channels_last``, ``compile`` and
 ``autotune`` (``deterministic: false``).
+
+``--max-memory-gb`` stops a run whose resident memory passes it (checked twice a second) and
+reports it on the model's line, as a run that fails is: the other runs go on.
 
 ``--subjects`` trains the same model on the same grid with more and more subjects: the training
 images are read per batch, so peak memory must not grow with their number. The last line reads
@@ -27,6 +31,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -135,17 +140,45 @@ def run(manifest: Path, model: str, path: str, a) -> dict:
     ]
     cmd += ["--device", a.device, "--iterations", str(a.iterations), "--batch", str(a.batch)]
     cmd += ["--workers", str(a.workers), "--threads", str(a.threads)]
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode:
-        raise SystemExit(f"{model}: training failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        child_process = subprocess.Popen(cmd, stdout=out, stderr=err, text=True)
+        over = watch_memory(child_process, a.max_memory_gb)
+        out.seek(0), err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if over:
+        return {"error": f"stopped above {a.max_memory_gb:g} GB resident"}
+    if child_process.returncode:
+        last = (stderr.strip().splitlines() or ["no message"])[-1]
+        reason = "killed (out of memory?)" if child_process.returncode == -9 else last
+        print(f"{model} {path}: training failed:\n{stderr[-3000:]}", file=sys.stderr)
+        return {"error": f"failed: {reason}"}
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def watch_memory(process: subprocess.Popen, limit_gb: float | None) -> bool:
+    """Wait for the process; kill it once its resident memory passes ``limit_gb`` (Linux), so that
+    a model too large for the machine is reported instead of bringing the machine down."""
+    status = Path(f"/proc/{process.pid}/status")
+    while process.poll() is None:
+        try:
+            resident_kb = next(
+                int(line.split()[1]) for line in status.read_text().splitlines() if line.startswith("VmRSS")
+            )
+        except (OSError, StopIteration):
+            resident_kb = 0
+        if limit_gb and resident_kb > limit_gb * 2**20:
+            process.kill()
+            process.wait()
+            return True
+        time.sleep(0.5)
+    return False
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--subjects", type=int, nargs="+", help="sweep the number of training subjects")
     p.add_argument("--models", nargs="+", default=["cnn"])
-    p.add_argument("--size", type=int, nargs="+", help="grid (default 64³ for --subjects, else 96×112×96)")
+    p.add_argument("--size", type=int, nargs="+", help="grid (default 64³ for --subjects, else 96×128×96)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--iterations", type=int, default=8)
     p.add_argument("--batch", type=int, default=1)
@@ -154,6 +187,7 @@ def main() -> None:
     p.add_argument(
         "--paths", nargs="+", default=["default"], choices=list(PATHS), help="fast paths to compare"
     )
+    p.add_argument("--max-memory-gb", type=float, help="stop a run whose resident memory passes this")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--manifest", help=argparse.SUPPRESS)
     a = p.parse_args()
@@ -161,7 +195,7 @@ def main() -> None:
         a.model = a.models[0]
         child(a)
         return
-    shape = tuple(a.size or ([64, 64, 64] if a.subjects else [96, 112, 96]))
+    shape = tuple(a.size or ([64, 64, 64] if a.subjects else [96, 128, 96]))
     grid = "×".join(map(str, shape))
     header = f"{'model':<10} {'path':<13} {'subjects':>8} {'s/it':>8} {'peak MB':>9} {'worker MB':>10}"
     header += f" {'GPU MB':>8}"
@@ -173,6 +207,9 @@ def main() -> None:
             runs = [(m, p) for m in a.models for p in a.paths]
             for model, path in runs[:1] if a.subjects else runs:  # the sweep: one model, one path
                 r = run(manifest, model, path, a)
+                if "error" in r:
+                    print(f"{model:<10} {path:<13} {count:>8}   {r['error']}", flush=True)
+                    continue
                 gpu = f"{r['device_peak_mb']:>8.0f}" if "device_peak_mb" in r else f"{'-':>8}"
                 print(
                     f"{model:<10} {path:<13} {count:>8} {r['seconds_per_iteration']:>8.3f} "
