@@ -105,14 +105,14 @@ def seeded_network(config: dict, task: str, preset: str) -> torch.nn.Module:
     return model.to(DTYPE).eval()
 
 
-def images(shape: tuple[int, ...], channels: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-    """A seeded smooth random source and target of ``[1, channels, *shape]`` in :data:`DTYPE`,
-    values in [0, 1]."""
+def images(shape: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    """A seeded smooth random source and target of ``[1, 1, *shape]`` in :data:`DTYPE`, values in
+    [0, 1]."""
     generator = torch.Generator().manual_seed(SEED)
     pool = torch.nn.functional.avg_pool3d if len(shape) == 3 else torch.nn.functional.avg_pool2d
     pair = []
     for _ in range(2):
-        noise = torch.rand((1, channels, *shape), generator=generator)
+        noise = torch.rand((1, 1, *shape), generator=generator)
         smooth = pool(noise, 5, stride=1, padding=2, count_include_pad=False)
         pair.append(((smooth - smooth.min()) / (smooth.max() - smooth.min())).to(DTYPE))
     return pair[0], pair[1]
@@ -123,6 +123,12 @@ def sample(array: torch.Tensor | np.ndarray) -> np.ndarray:
     flat = np.asarray(array, dtype=np.float32).ravel()
     positions = np.random.default_rng(SEED).choice(flat.size, min(SAMPLES, flat.size), replace=False)
     return flat[np.sort(positions)]
+
+
+def gap(ours, reference) -> float:
+    """Largest difference relative to the largest reference value (arrays or tensors)."""
+    ours, reference = np.asarray(ours, dtype=np.float64), np.asarray(reference, dtype=np.float64)
+    return float(np.abs(ours - reference).max() / np.abs(reference).max())
 
 
 def weight_signature(module: torch.nn.Module) -> np.ndarray:

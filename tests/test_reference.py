@@ -28,10 +28,6 @@ def stored(task: str) -> dict:
         return dict(data)
 
 
-def gap(ours: np.ndarray, reference: np.ndarray) -> float:
-    return float(np.abs(ours - reference).max() / np.abs(reference).max())
-
-
 def check_weights(model, fixture: dict, preset: str, what: str) -> None:
     assert np.allclose(cases.weight_signature(model), fixture[f"{preset}/weights"], rtol=1e-5), (
         f"{what}: the seeded weights differ from those the fixture was made with (initialisation "
@@ -39,16 +35,19 @@ def check_weights(model, fixture: dict, preset: str, what: str) -> None:
     )
 
 
-def our_flow(task: str, preset: str) -> np.ndarray:
+def sampled_flow(model, task: str) -> np.ndarray:
+    with torch.no_grad():
+        return cases.sample(cases.final_flow(model(*cases.images(cases.network_grid(CONFIG, task)))))
+
+
+def our_flow(task: str, preset: str, fixture: dict) -> np.ndarray:
     """The sampled flow, computed once per preset, grid and architecture settings (tasks that
     build a preset alike share it)."""
-    grid = cases.network_grid(CONFIG, task)
-    key = (preset, grid, repr(cases.settings(CONFIG, task, preset)))
+    key = (preset, cases.network_grid(CONFIG, task), repr(cases.settings(CONFIG, task, preset)))
     model = cases.seeded_network(CONFIG, task, preset)
-    check_weights(model, stored(task), preset, f"{task} {preset}")
+    check_weights(model, fixture, preset, f"{task} {preset}")
     if key not in _flows:
-        with torch.no_grad():
-            _flows[key] = cases.sample(cases.final_flow(model(*cases.images(grid))))
+        _flows[key] = sampled_flow(model, task)
     return _flows[key]
 
 
@@ -57,7 +56,7 @@ def our_flow(task: str, preset: str) -> np.ndarray:
 def test_every_preset_computes_the_reference_flow_on_every_task(task, preset):
     fixture = stored(task)
     assert tuple(fixture["grid"]) == cases.network_grid(CONFIG, task), REGENERATE
-    difference = gap(our_flow(task, preset), fixture[f"{preset}/flow"])
+    difference = cases.gap(our_flow(task, preset, fixture), fixture[f"{preset}/flow"])
     assert difference <= TOLERANCE, f"{task} {preset}: flow differs from the reference by {difference:.2e}"
 
 
@@ -71,7 +70,7 @@ def test_swin_stages_equal_the_reference_at_the_task_size(task):
         with torch.no_grad():
             stages = cases.swin_features(model, image)
         for i, stage in enumerate(stages, 1):
-            difference = gap(cases.sample(stage), fixture[f"{preset}/stage{i}"])
+            difference = cases.gap(cases.sample(stage), fixture[f"{preset}/stage{i}"])
             assert difference <= STAGE_TOLERANCE, f"{task} {preset} stage {i}: differs by {difference:.2e}"
 
 
@@ -98,6 +97,4 @@ def plain_correlation(model):
 def test_the_comparison_tells_a_network_that_computes_otherwise(task, preset, change):
     model = cases.seeded_network(CONFIG, task, preset)
     change(model)
-    with torch.no_grad():
-        flow = cases.sample(cases.final_flow(model(*cases.images(cases.network_grid(CONFIG, task)))))
-    assert gap(flow, stored(task)[f"{preset}/flow"]) > 10 * TOLERANCE
+    assert cases.gap(sampled_flow(model, task), stored(task)[f"{preset}/flow"]) > 10 * TOLERANCE

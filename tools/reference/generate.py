@@ -120,11 +120,6 @@ def load_weights(ours, reference, inputs, what: str) -> None:
         raise SystemExit(f"{what}: reference tensors left without a match: {[n for n, _ in theirs][:5]}")
 
 
-def gap(ours: torch.Tensor, reference: torch.Tensor) -> float:
-    """Largest difference relative to the largest reference value."""
-    return float((ours - reference).abs().max() / reference.abs().max())
-
-
 def networks(repo: Path, config: dict, task: str) -> dict:
     grid = cases.network_grid(config, task)
     source, target = cases.images(grid)
@@ -139,7 +134,7 @@ def networks(repo: Path, config: dict, task: str) -> dict:
         if mine.shape != theirs.shape:
             raise SystemExit(f"{task} {preset}: flow {tuple(mine.shape)} against {tuple(theirs.shape)}")
         rms = float(theirs.square().mean().sqrt())
-        print(f"{task:<13} {preset:<11} flow rms {rms:7.3f}  gap {gap(mine, theirs):.2e}")
+        print(f"{task:<13} {preset:<11} flow rms {rms:7.3f}  gap {cases.gap(mine, theirs):.2e}")
         saved[f"{preset}/flow"] = cases.sample(theirs)
         saved[f"{preset}/weights"] = cases.weight_signature(ours)
     return saved
@@ -158,7 +153,7 @@ def swin_stages(repo: Path, config: dict, task: str) -> dict:
         with torch.no_grad():
             mine, theirs = cases.swin_features(ours, image), reference.transformer.float()(image.float())
         for i, (a, b) in enumerate(zip(mine, theirs, strict=True)):
-            print(f"{task:<13} {preset:<11} stage {i + 1} {tuple(b.shape[2:])}  gap {gap(a, b):.2e}")
+            print(f"{task:<13} {preset:<11} stage {i + 1} {tuple(b.shape[2:])}  gap {cases.gap(a, b):.2e}")
             saved[f"{preset}/stage{i + 1}"] = cases.sample(b)
     return saved
 

@@ -95,14 +95,14 @@ class Mamba(nn.Module):
         precise = torch.promote_types(x.dtype, torch.float32)  # float64 stays float64
         A = -torch.exp(self.A_log.to(precise))
         B, C = B.transpose(1, 2).contiguous(), C.transpose(1, 2).contiguous()
-        if x.is_cuda and selective_scan_fn is None:
-            warnings.warn(MISSING_KERNEL, stacklevel=2)
-        if selective_scan_fn is not None and x.is_cuda:
+        if x.is_cuda and selective_scan_fn is not None:
             y = selective_scan_fn(
                 u, delta.contiguous(), A, B, C, self.D.float(), z=z,
                 delta_bias=self.dt_proj.bias.float(), delta_softplus=True,
             )  # fmt: skip
         else:
+            if x.is_cuda:
+                warnings.warn(MISSING_KERNEL, stacklevel=2)
             # the recurrence in float32 also under fp16 autocast: errors would accumulate along the sequence
             u, B, C, z = (t.to(precise) for t in (u, B, C, z))
             delta = F.softplus(delta.to(precise) + self.dt_proj.bias.to(precise)[:, None])
