@@ -2,6 +2,7 @@
 reproducibly; a missing package is an error naming the method."""
 
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -140,6 +141,20 @@ def test_unigradicon_missing_weights_are_downloaded_or_named_with_their_url(tmp_
     ):
         method.weights_file(unigradicon_settings(elsewhere))
     assert not elsewhere.exists()
+
+
+def test_unigradicon_weights_default_to_one_file_per_model(tmp_path, monkeypatch, server):
+    """Switching ``model`` without naming ``weights`` must not load the other model's file."""
+    from regbench.baselines import unigradicon as method
+
+    monkeypatch.chdir(tmp_path)
+    for model in ("unigradicon", "multigradicon"):
+        server.files[f"{model}.trch"] = model.encode()
+        monkeypatch.setitem(method.URLS, model, server.url(f"{model}.trch"))
+    settings = {key: value for key, value in unigradicon_settings("").items() if key != "weights"}
+    for model in ("unigradicon", "multigradicon"):
+        path = method.weights_file(settings | {"model": model})
+        assert path == Path(f"resources/weights/{model}-1.0.trch") and path.read_bytes() == model.encode()
 
 
 def test_unigradicon_names_a_2d_task_and_a_missing_package(monkeypatch):

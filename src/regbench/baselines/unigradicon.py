@@ -1,11 +1,14 @@
 """uniGradICON (Tian et al. 2024), a registration foundation model, used zero-shot: the published
 network and weights (pip ``unigradicon``), optionally with its instance optimisation.
 
-- **Weights**: ``weights`` (a path; relative paths are relative to the study's working
-  directory). When the file is missing it is downloaded from the model's GitHub release into
-  that path (resumable, progress bar, one download at a time across jobs); where the internet is
-  not reachable the error names the path and the URL to fetch by hand. A file that is not a
-  state dict of this architecture is refused, naming it.
+- **Weights**: ``model`` picks the published network: ``unigradicon``, or ``multigradicon``
+  (the same architecture trained on multimodal pairs as well, for tasks such as MR–CT).
+  ``weights`` is the path of its file (default ``resources/weights/<model>-1.0.trch``, one file
+  per model; relative paths are relative to the study's working directory). When the file is
+  missing it is downloaded from the model's GitHub release into that path (resumable, progress
+  bar, one download at a time across jobs); where the internet is not reachable the error names
+  the path and the URL to fetch by hand. A file that is not a state dict of this architecture is
+  refused, naming it.
 - **Input**: 3D only. Each image is rescaled from its minimum to its ``upper_quantile`` onto
   [0, 1] and clipped (uniGradICON's MR preprocessing; regbench's images are already normalised,
   CT included), then resampled by the package to the network's ``grid``³ (175 for the published
@@ -34,6 +37,7 @@ import torch
 
 from regbench import device as devices
 
+DEFAULT_WEIGHTS = "resources/weights/{model}-1.0.trch"
 URLS = {
     "unigradicon": "https://github.com/uncbiag/uniGradICON/releases/download/unigradicon_weights/Step_2_final.trch",
     "multigradicon": "https://github.com/uncbiag/uniGradICON/releases/download/multigradicon_weights/Step_2_final.trch",
@@ -55,8 +59,9 @@ def _packages():
 
 
 def weights_file(settings: dict) -> Path:
-    """The weights, downloaded to ``settings['weights']`` when that file is missing."""
-    path = Path(settings["weights"])
+    """The weights of ``settings['model']``, downloaded to ``settings['weights']`` (or the model's
+    default path) when that file is missing."""
+    path = Path(settings.get("weights") or DEFAULT_WEIGHTS.format(model=settings["model"]))
     if path.is_file():
         return path
     from filelock import FileLock
