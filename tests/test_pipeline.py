@@ -106,12 +106,12 @@ def test_same_config_and_seed_give_identical_metric_files(runs):
 
 def test_pairs_per_job_splits_registration_and_evaluation_without_changing_results(runs):
     """Rerun the second study with jobs of at most 3 of its 4 pairs: trained models are reused,
-    every method is registered and scored in two jobs, and the rows are the same."""
-    done = snakemake(runs[1], "--config", "pairs_per_job=3")
+    every method is registered and scored in two jobs, and the rows are the same. Splitting is
+    the same code for every method without training: two of them (one seeded) stand for all."""
+    done = snakemake(runs[1], "--config", "pairs_per_job=3", "baselines=[identity,ants]")
     assert "rule train:" not in done.stdout + done.stderr
     metrics = runs[1] / "results/tiny/metrics"
-    methods = ("identity", "ants-seed0", "elastix-seed0", "convexadam", "fireants", "demons")
-    methods += ("cnn-seed0", "cnn-DWP-seed0", "rescnn-seed0")
+    methods = ("identity", "ants-seed0", "cnn-seed0", "cnn-DWP-seed0", "rescnn-seed0")
     for method in methods:
         parts = [pd.read_csv(metrics / f"{method}.part{k}of2.csv") for k in (1, 2)]
         assert [part["pair_id"].nunique() for part in parts] == [2, 2]
