@@ -9,7 +9,14 @@ import pytest
 
 from tests.shifts import mean_inside, shifted_pair
 
-ELASTIX = {"similarity": "ncc", "resolutions": 2, "grid_spacing_mm": 8, "iterations": 150, "samples": 2048}
+ELASTIX = {
+    "similarity": "ncc",
+    "resolutions": 2,
+    "grid_spacing_mm": 8,
+    "iterations": 150,
+    "samples": 2048,
+    "bending_energy": 1.0,
+}
 
 
 @pytest.mark.parametrize(("shape", "spacing"), [((48, 64), (1.0, 2.0)), ((24, 32, 20), (1.5, 1.0, 1.0))])
@@ -25,6 +32,21 @@ def test_elastix_registers_a_known_shift_in_voxels_reproducibly(shape, spacing, 
     assert disp.shape == (len(shape), *shape) and disp.dtype == np.float32
     np.testing.assert_allclose(mean_inside(disp), shift, atol=0.15)
     assert np.array_equal(disp, register_pair(fixed, moving, spacing, ELASTIX, seed=3))
+
+
+def test_elastix_bending_energy_smooths_the_field():
+    """Two unrelated images: the similarity alone bends the field to fit noise; the penalty
+    (elastix's default map has it) must keep it smoother."""
+    pytest.importorskip("itk", reason="itk-elastix is not installed (`pip install 'regbench[baselines]'`)")
+    from regbench.baselines.elastix import register_pair
+
+    fixed, moving = shifted_pair((48, 64), [0, 0], seed=0)[0], shifted_pair((48, 64), [0, 0], seed=5)[0]
+
+    def roughness(weight):
+        disp = register_pair(fixed, moving, (1.0, 2.0), ELASTIX | {"bending_energy": weight}, seed=3)
+        return np.mean([np.abs(np.gradient(component)).mean() for component in disp])
+
+    assert roughness(10.0) < 0.8 * roughness(0.0)
 
 
 def test_a_missing_package_is_named_with_its_method(monkeypatch):

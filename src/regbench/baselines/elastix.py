@@ -3,7 +3,9 @@
 A multi-resolution B-spline transform (``grid_spacing_mm`` between control points at the finest
 level) optimised by adaptive stochastic gradient descent on a similarity chosen per task:
 ``ncc`` (AdvancedNormalizedCorrelation), ``mse`` (AdvancedMeanSquares) or ``mi``
-(AdvancedMattesMutualInformation, for multimodal tasks such as MR–CT).
+(AdvancedMattesMutualInformation, for multimodal tasks such as MR–CT), plus ``bending_energy``
+× the transform's bending energy (TransformBendingEnergyPenalty; 1, as in elastix's default
+B-spline map; 0 leaves the transform unregularised).
 
 Images go to elastix with the study spacing, zero origin and identity direction, so physical
 axes are the array axes scaled by the spacing; ITK indexes arrays in reverse axis order. The
@@ -51,7 +53,11 @@ def register_pair(fixed: np.ndarray, moving: np.ndarray, spacing, settings: dict
     bspline = parameters.GetDefaultParameterMap(
         "bspline", int(settings["resolutions"]), float(settings["grid_spacing_mm"])
     )
-    bspline["Metric"] = [SIMILARITIES[settings["similarity"]]]
+    metrics = [SIMILARITIES[settings["similarity"]]]  # weight 1 (Metric0Weight)
+    if settings["bending_energy"] > 0:
+        metrics.append("TransformBendingEnergyPenalty")
+        bspline["Metric1Weight"] = [str(float(settings["bending_energy"]))]
+    bspline["Metric"] = metrics
     bspline["MaximumNumberOfIterations"] = [str(settings["iterations"])]
     bspline["NumberOfSpatialSamples"] = [str(settings["samples"])]
     bspline["RandomSeed"] = [str(seed + 1)]  # elastix reads 0 as "from the clock"
