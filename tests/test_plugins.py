@@ -89,6 +89,33 @@ def test_a_plugin_method_returning_a_wrong_field_is_named(plugins, tiny_manifest
     assert not (tmp_path / "flat.npz").exists()
 
 
+def test_a_methods_start_up_runs_once_before_the_pairs_and_outside_their_runtime(
+    plugins, tiny_manifest, tmp_path
+):
+    """``prepare`` stands for loading (imports, weights): the job pays it once, and the first
+    pair's runtime must not include it, as a model's loading is not in its first pair's."""
+    from regbench.io import FieldStore
+    from regbench.register import register_method
+
+    slow_start = """
+        import time
+        import numpy as np
+        from regbench.registry import Method
+        SLOW = Method("slow", "loads for 2 s", "slow:register_pair", prepare="slow:prepare")
+        PREPARED = []
+        def prepare(settings):
+            time.sleep(2.0)
+            PREPARED.append(settings)
+        def register_pair(fixed, moving, spacing, settings, seed):
+            assert PREPARED == [settings], "registered before its start-up, or started twice"
+            return np.zeros((fixed.ndim, *fixed.shape))
+    """
+    plugins({"slow": slow_start}, {"regbench.methods": [("slow", "slow:SLOW")]})
+    register_method(tiny_manifest, "slow", {"k": 1}, 0, tmp_path / "slow.npz")
+    runtimes = [cost["runtime_s"] for cost in FieldStore(tmp_path / "slow.npz").costs.values()]
+    assert len(runtimes) > 1 and max(runtimes) < 1.0
+
+
 @pytest.mark.parametrize("shape", [(48, 64), (24, 32, 20)])
 def test_the_example_demons_registers_a_known_shift(shape):
     from regbench_example.demons import register_pair

@@ -4,7 +4,7 @@ Methods: a trained model file, or any method of the registry (``identity``, ``an
 Each field is the displacement on the fixed grid, in voxels, that warps the moving image onto the
 fixed one. Runtime and peak memory are measured per pair (:func:`regbench.device.measure`;
 network: forward pass and upsampling, GPU-synchronised; other methods: the whole registration,
-on the CPU).
+on their device, after the job's one-time start-up, the method's ``prepare``).
 """
 
 from __future__ import annotations
@@ -47,6 +47,8 @@ def register_method(
     where = torch.device("cpu")
     if "device" in settings:  # on a GPU, the peak memory measured is the GPU's
         where = devices.select(settings["device"], announce=False)
+    if record.prepare:  # the job's start-up, not the first pair's cost
+        registry.resolve(record.prepare, owner)(settings)
     fields, costs = {}, {}
     for pair, fixed, moving in _each_pair(manifest, name, part):
         with devices.measure(where) as costs[pair["id"]]:

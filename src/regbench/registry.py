@@ -65,7 +65,9 @@ class Method:
     (``warped(x) = moving(x + u(x))``). ``settings``: the task's ``task_settings.<name>`` section
     (``{}`` when it has none); ``seeded``: its result depends on the seed, so it runs once per
     study seed. ``threads``: the threads one registration job gets. ``dims``: the image
-    dimensions it registers (a task of another dimension leaves it out).
+    dimensions it registers (a task of another dimension leaves it out). ``prepare(settings)``,
+    optional: the one-time start-up of a job (imports, lazy loading, network weights), run before
+    the pairs so that it is not counted in the first pair's runtime, as a model's loading is not.
     """
 
     name: str
@@ -74,6 +76,7 @@ class Method:
     seeded: bool = False
     threads: int = 1
     dims: tuple[int, ...] = (2, 3)
+    prepare: str | None = None
     plugin: str | None = None
 
 
@@ -99,22 +102,31 @@ BUILTIN_METHODS = (
     Method(
         "identity", "zero displacement (the unregistered pair)", "regbench.baselines.identity:register_pair"
     ),
-    Method("ants", "ANTs SyN (antspyx), one thread", "regbench.baselines.ants:register_pair", seeded=True),
+    Method(
+        "ants",
+        "ANTs SyN (antspyx), one thread",
+        "regbench.baselines.ants:register_pair",
+        seeded=True,
+        prepare="regbench.baselines.ants:prepare",
+    ),
     Method(
         "elastix",
         "elastix B-spline (itk-elastix), one thread",
         "regbench.baselines.elastix:register_pair",
         seeded=True,
+        prepare="regbench.baselines.elastix:prepare",
     ),
     Method(
         "convexadam",
         "ConvexAdam: MIND-SSC, coupled convex optimisation, Adam instance optimisation",
         "regbench.baselines.convexadam:register_pair",
+        prepare="regbench.baselines.convexadam:prepare",
     ),
     Method(
         "fireants",
         "FireANTs multi-scale diffeomorphic registration (greedy or SyN), GPU or CPU",
         "regbench.baselines.fireants:register_pair",
+        prepare="regbench.baselines.fireants:prepare",
     ),
     Method(
         "unigradicon",
@@ -122,6 +134,7 @@ BUILTIN_METHODS = (
         "regbench.baselines.unigradicon:register_pair",
         seeded=True,
         dims=(3,),
+        prepare="regbench.baselines.unigradicon:prepare",
     ),
 )
 #: the name of the learned methods (a trained network): models are named by backbone and designs

@@ -18,13 +18,24 @@ import tempfile
 import numpy as np
 
 
+def _ants():
+    os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = "1"
+    import ants
+
+    return ants
+
+
+def prepare(settings: dict) -> None:
+    """Import antspyx once per job, before the pairs are timed."""
+    _ants()
+
+
 def register_pair(fixed: np.ndarray, moving: np.ndarray, spacing, settings: dict, seed: int):
     """Return the displacement ``[ndim, *shape]`` in voxels registering moving to fixed."""
     # ANTs reads seed 0 as "unseeded" (seeded from the clock; measured: three runs of a Mattes
     # stage gave three results), so every regbench seed maps to a nonzero ANTs seed
     os.environ["ANTS_RANDOM_SEED"] = str(seed + 1)
-    os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = "1"
-    import ants
+    ants = _ants()
 
     spacing = tuple(float(s) for s in spacing)
     f = ants.from_numpy(fixed.astype(np.float32), spacing=spacing)

@@ -73,6 +73,12 @@ def _coupled_convex(costs: torch.Tensor, offsets: torch.Tensor, coupling: list[f
     return _smooth(field)
 
 
+def prepare(settings: dict) -> None:
+    """Pay torch's start-up of its optimisers (the first Adam imports torch._dynamo, about 1 s)
+    once per job, before the pairs are timed."""
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])
+
+
 def register_pair(fixed: np.ndarray, moving: np.ndarray, spacing, settings: dict, seed: int) -> np.ndarray:
     """Return the displacement ``[ndim, *shape]`` in voxels registering moving to fixed;
     ``settings``: the task's ``convexadam`` section (schema defaults filled in)."""

@@ -39,6 +39,14 @@ def _itk():
     return itk
 
 
+def prepare(settings: dict) -> None:
+    """Load ITK's modules, which it loads lazily on first use (about 12 s), once per job before
+    the pairs are timed."""
+    itk = _itk()
+    for name in ("ParameterObject", "elastix_registration_method", "transformix_deformation_field"):
+        getattr(itk, name)
+
+
 def register_pair(fixed: np.ndarray, moving: np.ndarray, spacing, settings: dict, seed: int) -> np.ndarray:
     """Return the displacement ``[ndim, *shape]`` in voxels registering moving to fixed;
     ``settings``: the task's ``elastix`` section (schema defaults filled in)."""

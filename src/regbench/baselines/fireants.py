@@ -45,6 +45,11 @@ def _packages():
     return sitk, Image, BatchedImages, {"syn": SyNRegistration, "greedy": GreedyRegistration}
 
 
+def prepare(settings: dict) -> None:
+    """Import FireANTs once per job, before the pairs are timed."""
+    _packages()
+
+
 def register_pair(fixed: np.ndarray, moving: np.ndarray, spacing, settings: dict, seed: int) -> np.ndarray:
     """Return the displacement ``[ndim, *shape]`` in voxels registering moving to fixed;
     ``settings``: the task's ``fireants`` section (schema defaults filled in)."""

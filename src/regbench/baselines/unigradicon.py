@@ -111,6 +111,20 @@ def _normalise(array: np.ndarray, upper_quantile: float) -> np.ndarray:
     return np.clip((array - low) / (high - low), 0.0, 1.0).astype(np.float32)
 
 
+def _network(settings: dict, device: torch.device):
+    weights = weights_file(settings)
+    return network(str(weights), settings["model"], settings["grid"], settings["io_similarity"], str(device))
+
+
+def prepare(settings: dict) -> None:
+    """Download (if missing) and load the network, and load ITK's modules (lazily loaded on
+    first use), once per job before the pairs are timed."""
+    _, _, itk = _packages()
+    for name in ("image_from_array", "transform_to_displacement_field_filter"):
+        getattr(itk, name)
+    _network(settings, devices.select(settings["device"], announce=False))
+
+
 def register_pair(fixed: np.ndarray, moving: np.ndarray, spacing, settings: dict, seed: int) -> np.ndarray:
     """Return the displacement ``[3, *shape]`` in voxels registering moving to fixed;
     ``settings``: the task's ``unigradicon`` section (schema defaults filled in)."""
@@ -118,8 +132,7 @@ def register_pair(fixed: np.ndarray, moving: np.ndarray, spacing, settings: dict
         raise ValueError(f"method 'unigradicon' registers 3D volumes; this task's images are {fixed.ndim}D")
     icon_registration, _, itk = _packages()
     device = devices.select(settings["device"], announce=False)
-    weights = weights_file(settings)
-    net = network(str(weights), settings["model"], settings["grid"], settings["io_similarity"], str(device))
+    net = _network(settings, device)
     icon_registration.config.device = device
     images = []
     for array in (fixed, moving):
