@@ -150,7 +150,8 @@ class Planted:
 
 
 def test_crafted_checkpoint_and_model_files_run_no_code(tiny_manifest, tmp_path):
-    from regbench.train import load_model, train
+    from regbench.snapshots import load
+    from regbench.train import train
 
     marker = tmp_path / "ran"
     out = tmp_path / "model.pt"
@@ -159,7 +160,7 @@ def test_crafted_checkpoint_and_model_files_run_no_code(tiny_manifest, tmp_path)
         train(tiny_manifest, "cnn", SETTINGS, 1, out, tmp_path / "log.csv", device="cpu")
     torch.save({"model": "cnn", "ndim": 2, "state_dict": {}, "settings": Planted(marker)}, out)
     with pytest.raises(ValueError, match="model.pt: not a regbench model file"):
-        load_model(out, torch.device("cpu"))
+        load(out, torch.device("cpu"))
     assert not marker.exists()
 
 

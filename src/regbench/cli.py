@@ -67,7 +67,17 @@ def _train(a):
     from regbench.train import train
 
     train(
-        a.manifest, a.model, a.settings, a.seed, a.out, a.log, a.device, a.threads, a.data_workers, a.val_log
+        a.manifest,
+        a.model,
+        a.settings,
+        a.seed,
+        a.out,
+        a.log,
+        a.device,
+        a.threads,
+        a.data_workers,
+        a.val_log,
+        tuple(a.snapshots),
     )
 
 
@@ -77,7 +87,7 @@ def _register(a):
     if a.method != registry.MODEL:
         register.register_method(a.manifest, a.method, a.settings, a.seed, a.out, a.part)
     else:
-        register.register_model(a.manifest, a.model_file, a.out, a.device, a.threads, a.part)
+        register.register_model(a.manifest, a.model_file, a.out, a.device, a.threads, a.part, a.iteration)
 
 
 def _import_fields(a):
@@ -248,6 +258,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="auto")
     s.add_argument("--threads", type=int)
     s.add_argument("--data-workers", type=int, default=2, help="processes reading batches ahead (0: none)")
+    s.add_argument(
+        "--snapshots", type=int, nargs="*", default=[], help="iterations whose weights are kept (snapshots/)"
+    )
     s.set_defaults(run=_train)
 
     s = sub.add_parser("register", help="displacement fields for every evaluation pair")
@@ -258,6 +271,7 @@ def parser() -> argparse.ArgumentParser:
         help="a registered method (identity, ants, ...) or model (with --model-file)",
     )
     s.add_argument("--model-file")
+    s.add_argument("--iteration", type=int, help="the model's snapshot at this training iteration")
     s.add_argument("--settings", type=_json, default={}, help="the method's task settings (JSON)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", required=True)

@@ -113,6 +113,13 @@ def check(config: dict) -> None:
                 raise ConfigError(
                     f"config key 'task_settings.{task}.training.per_model.{name}': {err}"
                 ) from None
+        iterations = settings["training"]["iterations"]
+        late = [n for n in settings["training"].get("snapshots", []) if n > iterations]
+        if late:
+            raise ConfigError(
+                f"config key 'task_settings.{task}.training.snapshots': {late} come after the last "
+                f"iteration ({iterations})"
+            )
         window = settings["training"].get("swin_window")
         dims = settings["data"]["dims"]
         if window is not None and len(window) != dims:
@@ -236,12 +243,32 @@ def pair_count(config: dict, name: str) -> int | None:
     return data[counted_by] if counted_by else None
 
 
-def training_settings(config: dict, task: str, model: str) -> dict:
+#: training settings that plan jobs around a training run and never change the network it
+#: trains: they stay out of its settings (and so out of its fingerprint and rerun triggers)
+PLANNING_KEYS = ("snapshots", "lambda_grid", "lambda_max_folding_pct")
+
+
+def training_settings(config: dict, task: str, model: str, lam: float | None = None) -> dict:
     """A model's training settings on a task: the task's ``training``, with the model's entry of
-    its ``per_model`` (by name or paper alias) applied."""
+    its ``per_model`` (by name or paper alias) applied, and ``lambda`` set to ``lam`` where the
+    run is one of a λ grid's."""
     training = dict(config["task_settings"][base_task(task)].get("training", {}))
+    for key in PLANNING_KEYS:
+        training.pop(key, None)
     per_model = {canonical(name): values for name, values in training.pop("per_model", {}).items()}
-    return training | per_model.get(canonical(model), {})
+    settings = training | per_model.get(canonical(model), {})
+    return settings if lam is None else settings | {"lambda": lam}
+
+
+def snapshots(config: dict, task: str) -> list[int]:
+    """The iterations before the last at which a task's training runs keep their weights."""
+    training = config["task_settings"][base_task(task)]["training"]
+    return sorted({n for n in training.get("snapshots", []) if n < training["iterations"]})
+
+
+def snapshot_method(model: str, iteration: int) -> str:
+    """The method name of a model's snapshot: ``cnn-DWP@100``."""
+    return f"{model}@{iteration}"
 
 
 def method_settings(config: dict, task: str, name: str) -> dict:

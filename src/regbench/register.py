@@ -16,10 +16,9 @@ import torch
 from tqdm import tqdm
 
 from regbench import device as devices
-from regbench import registry
+from regbench import registry, snapshots
 from regbench.data.manifest import Manifest, part_of
 from regbench.io import save_fields
-from regbench.train import load_model
 
 
 def _each_pair(manifest: Manifest, desc: str, part: tuple[int, int] = (1, 1)):
@@ -70,10 +69,13 @@ def register_model(
     device: str = "auto",
     threads: int | None = None,
     part: tuple[int, int] = (1, 1),
+    iteration: int | None = None,
 ) -> None:
+    """Register every pair (of ``part``) with a trained network, or with its snapshot at
+    ``iteration``."""
     manifest = Manifest.load(manifest_path)
     dev = devices.select(device, threads)
-    model = load_model(model_path, dev)
+    model = snapshots.load(model_path, dev, iteration)
     fields, costs = {}, {}
     for pair, fixed, moving in _each_pair(manifest, "register", part):
         f = torch.from_numpy(fixed)[None, None].to(dev)

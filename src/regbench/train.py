@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from regbench import device as devices
+from regbench import snapshots
 from regbench.batches import TrainingBatches, loader
 from regbench.data.manifest import Manifest
 from regbench.io import atomic_path
@@ -119,11 +120,13 @@ def train(
     threads: int | None = None,
     data_workers: int = 2,
     val_log_path: str | Path | None = None,
+    keep: tuple[int, ...] = (),
 ) -> Path:
     """Train ``model_name`` on the manifest's training subjects and write the model file ``out``,
     the training log ``log_path`` and the validation log ``val_log_path`` (CSV; by default
     ``val_log.csv`` beside the training log); ``data_workers`` processes read the next batches from
-    disk meanwhile (0: this one does)."""
+    disk meanwhile (0: this one does). At the iterations in ``keep`` the weights are kept as
+    snapshots beside ``out`` (:mod:`regbench.snapshots`)."""
     out, log_path = Path(out), Path(log_path)
     val_log_path = log_path.with_name("val_log.csv") if val_log_path is None else Path(val_log_path)
     checkpoint_path = out.with_name("checkpoint.pt")
@@ -148,6 +151,7 @@ def train(
     scaler = torch.amp.GradScaler(dev.type, enabled=amp_dtype == torch.float16)
     similarity = similarity_loss(settings["similarity"], manifest.ndim, settings.get("lncc_window", 9))
     key = fingerprint(model_name, settings, seed, train_ids)
+    saved_as = (model_name, manifest.ndim, settings, seed)  # what a model file records
 
     start, rows, val_rows = 0, [], []
     if checkpoint_path.exists():
@@ -230,6 +234,8 @@ def train(
         progress.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
         if val_every and ((it + 1) % val_every == 0 or it + 1 == iterations):
             validate(it + 1)
+        if it + 1 in keep and it + 1 < iterations:
+            snapshots.save(snapshots.snapshot_path(out, it + 1), model, *saved_as, it + 1, key)
         if (it + 1) % settings["checkpoint_every"] == 0 and it + 1 < iterations:
             log.flush()
             with atomic_path(checkpoint_path) as tmp:
@@ -247,31 +253,6 @@ def train(
                 )
     log.close()
     val_log.close()
-    with atomic_path(out) as tmp:
-        torch.save(
-            {
-                "model": model_name,
-                "ndim": manifest.ndim,
-                "state_dict": model.state_dict(),
-                "settings": settings,
-                "seed": seed,
-                "iterations": iterations,
-            },
-            tmp,
-        )
+    snapshots.save(out, model, *saved_as, iterations, key)
     checkpoint_path.unlink(missing_ok=True)
     return out
-
-
-def load_model(path: str | Path, device: torch.device):
-    """Rebuild a trained network from a model file written by :func:`train`."""
-    path = Path(path)
-    try:
-        saved = torch.load(path, map_location=device, weights_only=True)  # no code from the file
-        model = build(saved["model"], saved["ndim"], **architecture(saved["settings"])).to(device)
-        model.load_state_dict(saved["state_dict"])
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: model file not found") from None
-    except Exception as err:
-        raise ValueError(f"{path}: not a regbench model file ({err})") from None
-    return model.eval()

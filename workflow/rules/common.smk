@@ -43,8 +43,12 @@ wildcard_constraints:
     model="|".join(map(re.escape, MODELS)),
     seed=r"\d+",
     mode=r"translation|svf",
-    method=r"[A-Za-z0-9_.-]+",
+    method=r"[A-Za-z0-9_.@-]+",
     part=r"(\.part\d+of\d+)?",
+    # a model's snapshot: cnn-DWP@100 is cnn-DWP after 100 iterations of its training run
+    at=r"(@\d+)?",
+    # one run of a λ grid (training.lambda_grid): results/<task>/train/<model>/seed<k>/lambda<λ>/
+    lam=r"(/lambda[0-9][0-9.e+-]*)?",
 
 
 BASE_TASK = r"[A-Za-z0-9_]+"  # wildcard constraint of rules that only a task itself has
@@ -60,9 +64,25 @@ def settings_json(task, section):
     return json.dumps(task_settings(task, section), sort_keys=True)
 
 
-def training_json(task, model):
-    """A model's training settings on a task as JSON (its ``per_model`` entry applied)."""
-    return json.dumps(regbench_config.training_settings(config, task, model), sort_keys=True)
+def training_json(task, model, lam=""):
+    """A model's training settings on a task as JSON (its ``per_model`` entry applied; ``lam``:
+    '' or the ``/lambda<λ>`` of a λ grid's run)."""
+    value = float(lam.removeprefix("/lambda")) if lam else None
+    return json.dumps(regbench_config.training_settings(config, task, model, value), sort_keys=True)
+
+
+def snapshot_option(task):
+    """``--snapshots 100 200`` where a task's training runs keep snapshots, else ''."""
+    kept = regbench_config.snapshots(config, task)
+    return f"--snapshots {' '.join(map(str, kept))}" if kept else ""
+
+
+def snapshot_methods(task):
+    """A task's snapshot methods (``cnn@100-seed0``, ...): scored on the task's own test pairs."""
+    if task != base_task(task):
+        return []
+    kept = regbench_config.snapshots(config, task)
+    return [f"{regbench_config.snapshot_method(m, n)}-seed{s}" for m in MODELS for n in kept for s in SEEDS]
 
 
 def data_json(name):
@@ -131,8 +151,9 @@ def parts(task, method):
     return regbench_config.parts(config, task, method)
 
 
-def evaluated(task):
-    return [part for method in methods(task) for part in parts(task, method)]
+def evaluated(task, names=None):
+    """The registration/evaluation jobs of a task's methods (default: every method of its tables)."""
+    return [part for method in (names or methods(task)) for part in parts(task, method)]
 
 
 def method_name(method):
@@ -193,4 +214,5 @@ def all_targets():
         + [f"results/{STUDY}/disentangling.md"]
         + expand("results/{task}/stress/summary.md", task=stressed)
         + expand("results/{task}/figures/training.png", task=trained)
+        + [f"results/{task}/budget/summary.md" for task in config["tasks"] if snapshot_methods(task)]
     )

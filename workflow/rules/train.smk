@@ -6,15 +6,18 @@ rule train:
     output:
         # update(): a rerun (`--forcerun train`) keeps the previous model until training writes
         # the new one, so a killed rerun leaves the model that the existing tables came from
-        model=update("results/{task}/train/{model}/seed{seed}/model.pt"),
+        model=update("results/{task}/train/{model}/seed{seed}{lam}/model.pt"),
     params:
-        settings=lambda w: training_json(w.task, w.model),
+        settings=lambda w: training_json(w.task, w.model, w.lam),
         device=config["device"],
+        # given as derived from the output, so that it is no rerun trigger: the snapshot list
+        # changes which weights are kept, never the network, and changing it retrains nothing
+        snapshots=lambda w, output: snapshot_option(w.task),
     log:
-        train="results/{task}/train/{model}/seed{seed}/train_log.csv",
-        val="results/{task}/train/{model}/seed{seed}/val_log.csv",
+        train="results/{task}/train/{model}/seed{seed}{lam}/train_log.csv",
+        val="results/{task}/train/{model}/seed{seed}{lam}/val_log.csv",
     benchmark:
-        "results/{task}/benchmarks/train/{model}-seed{seed}.tsv"
+        "results/{task}/benchmarks/train/{model}-seed{seed}{lam}.tsv"
     threads: config["resources"]["train"]["threads"]
     resources:
         gpu=config["resources"]["train"]["gpu"],
@@ -27,23 +30,26 @@ rule train:
     shell:
         "python -m regbench train --manifest {input.manifest} --model {wildcards.model} "
         "--settings {params.settings:q} --seed {wildcards.seed} --out {output.model} "
-        "--log {log.train} --val-log {log.val} --device {params.device} --threads {threads} --data-workers {resources.data_workers}"
+        "--log {log.train} --val-log {log.val} --device {params.device} --threads {threads} --data-workers {resources.data_workers} "
+        "{params.snapshots}"
 
 
+# a trained model, or its snapshot (``{at}``: @<iteration>) from the same training run
 rule register_model:
     input:
         manifest="results/{task}/data/manifest.json",
         # a stressed set is registered by the models trained on its task
         model=lambda w: f"results/{base_task(w.task)}/train/{w.model}/seed{w.seed}/model.pt",
     output:
-        fields=temp_unless_kept("results/{task}/fields/{model}-seed{seed}{part}.npz"),
+        fields=temp_unless_kept("results/{task}/fields/{model}{at}-seed{seed}{part}.npz"),
     params:
         device=config["device"],
         part=lambda w: part_option(w.part),
+        iteration=lambda w: f"--iteration {w.at[1:]}" if w.at else "",
     log:
-        "results/{task}/logs/register/{model}-seed{seed}{part}.log",
+        "results/{task}/logs/register/{model}{at}-seed{seed}{part}.log",
     benchmark:
-        "results/{task}/benchmarks/register/{model}-seed{seed}{part}.tsv"
+        "results/{task}/benchmarks/register/{model}{at}-seed{seed}{part}.tsv"
     threads: config["resources"]["register"]["threads"]
     resources:
         gpu=config["resources"]["register"]["gpu"],
@@ -53,8 +59,8 @@ rule register_model:
         ENV
     shell:
         "python -m regbench register --manifest {input.manifest} --method model "
-        "--model-file {input.model} {params.part} --out {output.fields} --device {params.device} "
-        "--threads {threads} > {log} 2>&1"
+        "--model-file {input.model} {params.iteration} {params.part} --out {output.fields} "
+        "--device {params.device} --threads {threads} > {log} 2>&1"
 
 
 localrules:
