@@ -30,10 +30,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def schema_defaults(name: str) -> dict:
-    """A method's task settings as the schema fills them in (``{}`` where it has none)."""
-    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
-    section = schema["$defs"]["task"]["properties"].get(name, {})
-    return {key: spec["default"] for key, spec in section.get("properties", {}).items() if "default" in spec}
+    """A method's task settings as its record's schema fills them in (``{}`` where it has none)."""
+    from regbench import registry
+    from regbench.config import check_method_settings
+
+    return check_method_settings(registry.method(name), {}, name)
 
 
 def synthetic_pair(shape) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

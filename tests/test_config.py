@@ -124,7 +124,7 @@ def test_the_primary_hd95_must_be_the_protocols():
 
 
 def test_a_shape_leaving_one_voxel_at_the_coarsest_level_is_refused():
-    config = _config(models=["cnn"])
+    config = _config(models=["cnn"], baselines=["identity"])
     config["task_settings"]["tiny"]["data"] |= {"dims": 3, "shape": [16, 16, 16]}
     with pytest.raises(study.ConfigError, match=r"leaves model 'cnn' a single voxel .*at least 32"):
         study.check(config)
@@ -262,3 +262,74 @@ def test_models_lists_a_tasks_parameter_counts_and_architecture():
         cwd=REPO,
     )
     assert missing.returncode != 0 and "no task 'liver'" in missing.stderr
+
+
+@pytest.mark.parametrize(
+    "section, values, message",
+    [
+        (
+            "methods.demons",
+            {"iterations": "fifty"},
+            r"methods\.demons\.iterations': 'fifty' is not of type 'integer'",
+        ),
+        (
+            "methods.demons",
+            {"iteration": 5},
+            r"methods\.demons': Additional properties .*'iteration' was unexpected",
+        ),
+        (
+            "methods.demons",
+            {"iterations": -5},
+            r"methods\.demons\.iterations': -5 is less than the minimum of 1",
+        ),
+        ("methods.demonz", {}, r"methods\.demonz': no registered method 'demonz'"),
+        ("ants", {"type_of_transform": "Bogus"}, r"ants\.type_of_transform': 'Bogus' is not one of"),
+        (
+            "elastix",
+            {"grid_spacing_mm": 0.01},
+            r"elastix': grid_spacing_mm 0\.01: finer than the task's voxels",
+        ),
+        ("convexadam", {"search_radius": 40}, r"convexadam': search_radius 40: .* reach only the padding"),
+        ("convexadam", {"grid_spacing": 5}, r"convexadam': grid_spacing 5: it and 2 must divide"),
+        ("fireants", {"iterations": [5, 5]}, r"fireants': scales \[4, 2, 1\] and iterations \[5, 5\]"),
+    ],
+)
+def test_method_settings_are_checked_at_start_naming_task_method_and_key(section, values, message):
+    config = _config(models=["cnn"])
+    *parents, name = section.split(".")
+    target = config["task_settings"]["tiny"]
+    for parent in parents:
+        target = target[parent]
+    target[name] = values
+    with pytest.raises(study.ConfigError, match=rf"config key 'task_settings\.tiny\.{message}"):
+        study.check(config)
+
+
+def test_method_defaults_are_filled_in_and_grid_limits_use_the_memory_of_the_job():
+    config = _config(models=["cnn"])
+    study.check(config)
+    settings = config["task_settings"]["tiny"]
+    assert settings["methods"]["demons"] == {"iterations": 50, "sigma": 1.5, "max_step": 1.0}
+    assert settings["convexadam"]["search_radius"] == 3 and settings["ants"]["type_of_transform"] == "SyNOnly"
+    # the hippocampus grid: radius 6 needs about 1.2 GB (18,432 cells of 2), fine in 4 GB, not in 1 GB;
+    # elastix at 1 mm about 4 GB (measured 4.0), at 2 mm 1.5 GB
+    config = _config(models=["cnn"], baselines=["convexadam", "elastix"])
+    config["task_settings"]["tiny"]["data"] |= {"dims": 3, "shape": [48, 64, 48], "spacing": [1, 1, 1]}
+    config["task_settings"]["tiny"] |= {"convexadam": {"search_radius": 6}, "elastix": {"grid_spacing_mm": 2}}
+    study.check(config)
+    config["resources"]["convexadam"] = {"mem_mb": 1000}
+    with pytest.raises(
+        study.ConfigError, match=r"search_radius 6 .* needs about 1\.\d GB .*resources\.convexadam"
+    ):
+        study.check(config)
+    config["resources"] |= {"convexadam": {"mem_mb": 2000}, "elastix": {"mem_mb": 3000}}
+    config["task_settings"]["tiny"]["elastix"]["grid_spacing_mm"] = 1
+    with pytest.raises(
+        study.ConfigError, match=r"grid_spacing_mm 1 \(174,267 control points\) needs about 4\.\d GB"
+    ):
+        study.check(config)
+    # FireANTs' smallest grid, on a grid FireANTs cannot register
+    config = _config(models=["cnn"], baselines=["fireants"])
+    config["task_settings"]["tiny"]["data"]["shape"] = [48, 16]
+    with pytest.raises(study.ConfigError, match=r"fireants': needs at least 32 voxels .* 48×16"):
+        study.check(config)

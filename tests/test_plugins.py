@@ -126,3 +126,24 @@ def test_the_example_demons_registers_a_known_shift(shape):
     fixed, moving = shifted_pair(shape, shift)
     disp = register_pair(fixed, moving, (1.0,) * len(shape), {}, 0)
     np.testing.assert_allclose(mean_inside(disp), shift, atol=0.15)
+
+
+def test_a_plugin_that_exits_at_import_is_left_out_and_an_interrupt_still_stops(plugins, capsys):
+    plugins(
+        {
+            "quits": "import sys\nsys.exit(3)\n",
+            "ok_method": """
+                from regbench.registry import Method
+                ZERO = Method("zero", "zeros", "regbench.baselines.identity:register_pair")
+            """,
+        },
+        {"regbench.methods": [("quits", "quits:METHOD"), ("zero", "ok_method:ZERO")]},
+    )
+    assert "zero" in registry.methods() and "quits" not in registry.methods()
+    assert (
+        "entry point 'quits' in regbench.methods): cannot be imported (SystemExit: 3)"
+        in capsys.readouterr().err
+    )
+    plugins({"interrupted": "raise KeyboardInterrupt\n"}, {"regbench.methods": [("x", "interrupted:X")]})
+    with pytest.raises(KeyboardInterrupt):
+        registry.methods()

@@ -5,6 +5,7 @@ Every error names the config key at fault and says why.
 
 from __future__ import annotations
 
+import copy
 import math
 
 from regbench import registry
@@ -120,6 +121,8 @@ def check(config: dict) -> None:
                 f"config key 'task_settings.{task}.training.snapshots': {late} come after the last "
                 f"iteration ({iterations})"
             )
+        if settings["training"].get("lambda_grid"):
+            check_lambda_grid(task, settings)
         window = settings["training"].get("swin_window")
         dims = settings["data"]["dims"]
         if window is not None and len(window) != dims:
@@ -141,6 +144,104 @@ def check(config: dict) -> None:
                 f"config key 'task_settings.{task}.stress.cases': {stress['cases']} cases need as many "
                 f"test pairs, the task has {count}"
             )
+    check_methods(config, baselines)
+
+
+def _defaults_filled(validator_class):
+    """A JSON-schema validator class that also fills in the defaults of missing properties."""
+    from jsonschema import validators
+
+    properties = validator_class.VALIDATORS["properties"]
+
+    def fill(validator, schema_properties, instance, schema):
+        if isinstance(instance, dict):
+            for key, sub in schema_properties.items():
+                if "default" in sub:
+                    instance.setdefault(key, copy.deepcopy(sub["default"]))
+        yield from properties(validator, schema_properties, instance, schema)
+
+    return validators.extend(validator_class, {"properties": fill})
+
+
+def method_sections(task: str, settings: dict) -> list[tuple[str, str, dict]]:
+    """``(config key, method name, settings)`` of every method section of a task: the built-ins'
+    ``task_settings.<task>.<name>`` and ``task_settings.<task>.methods.<name>``."""
+    sections = [
+        (f"task_settings.{task}.methods.{name}", name, values)
+        for name, values in settings.get("methods", {}).items()
+    ]
+    builtins = [m.name for m in registry.BUILTIN_METHODS]
+    sections += [(f"task_settings.{task}.{n}", n, settings[n]) for n in builtins if n in settings]
+    return sections
+
+
+def check_method_settings(record: registry.Method, values: dict, key: str) -> dict:
+    """``values`` checked against the method's settings schema, its defaults filled in (in place)."""
+    if record.settings is None:
+        return values
+    from jsonschema import Draft202012Validator
+
+    validator = _defaults_filled(Draft202012Validator)(dict(record.settings))
+    error = next(iter(sorted(validator.iter_errors(values), key=lambda e: list(e.absolute_path))), None)
+    if error is not None:
+        where = ".".join([key, *map(str, error.absolute_path)])
+        raise ConfigError(f"config key '{where}': {error.message} (method {record.name!r})")
+    return values
+
+
+def method_grid(config: dict, task: str, name: str) -> dict:
+    """What a method's grid checks see of a task: shape, spacing (mm; None where the data decide)
+    and the memory of the method's job."""
+    data = config["task_settings"][task]["data"]
+    spacing = data.get("spacing")
+    if spacing is None and data["source"] == "demo":
+        spacing = [data.get("resolution_mm", 2)] * data["dims"]
+    resources = config.get("resources", {})
+    job = resources.get(name) or resources.get("evaluate") or {}
+    return {"shape": list(data["shape"]), "spacing": spacing, "mem_mb": job.get("mem_mb", 4000)}
+
+
+def check_methods(config: dict, baselines: list[str]) -> None:
+    """Every method section of every task against its method's schema (defaults filled in, also
+    for the study's methods without a section), and the study's methods against each task's grid."""
+    known = registry.methods()
+    for task, settings in config["task_settings"].items():
+        for key, name, values in method_sections(task, settings):
+            if name not in known:
+                raise ConfigError(
+                    f"config key '{key}': no registered method {name!r} (available: "
+                    f"{', '.join(known)}){registry.broken(name)}"
+                )
+            if not isinstance(values, dict):
+                raise ConfigError(f"config key '{key}': expected a mapping of settings, got {values!r}")
+            check_method_settings(known[name], values, key)
+        for name in baselines:
+            record = known[name]
+            if name not in settings and name not in settings.get("methods", {}):
+                # the section the job will be given, with the defaults filled in
+                (settings.setdefault("methods", {}) if record.plugin else settings)[name] = {}
+            section = "methods." * bool(record.plugin) + name
+            values = method_settings(config, task, name)
+            check_method_settings(record, values, f"task_settings.{task}.{section}")
+            if record.check and settings["data"]["dims"] in record.dims:
+                try:
+                    registry.resolve(record.check, f"method {name!r}")(
+                        values, method_grid(config, task, name)
+                    )
+                except ValueError as err:
+                    raise ConfigError(f"config key 'task_settings.{task}.{section}': {err}") from None
+
+
+def check_lambda_grid(task: str, settings: dict) -> None:
+    """λ is chosen on the validation pairs: the runs must log them."""
+    key = f"config key 'task_settings.{task}.training.lambda_grid'"
+    if settings["training"].get("val_every", 50) == 0:
+        raise ConfigError(f"{key}: λ is chosen on the validation log, and training.val_every is 0")
+    if len(settings["training"]["lambda_grid"]) < 2:
+        raise ConfigError(f"{key}: a grid needs at least two values (one λ is training.lambda)")
+    source = sources().get(settings["data"]["source"])
+    if source is not None and source.split and settings["data"]["split"].get("val", 2) < 2:
+        raise ConfigError(f"{key}: λ is chosen on validation pairs, which need data.split.val of 2 or more")
 
 
 def data_sections(task: str, settings: dict) -> list[tuple[str, dict]]:
@@ -266,6 +367,13 @@ def snapshots(config: dict, task: str) -> list[int]:
     return sorted({n for n in training.get("snapshots", []) if n < training["iterations"]})
 
 
+def lambda_grid(config: dict, task: str) -> list[str]:
+    """A task's λ grid as the run folders' labels (``0.5`` for ``lambda0.5``); [] without one."""
+    return [
+        f"{value:g}" for value in config["task_settings"][base_task(task)]["training"].get("lambda_grid", [])
+    ]
+
+
 def snapshot_method(model: str, iteration: int) -> str:
     """The method name of a model's snapshot: ``cnn-DWP@100``."""
     return f"{model}@{iteration}"
@@ -273,10 +381,9 @@ def snapshot_method(model: str, iteration: int) -> str:
 
 def method_settings(config: dict, task: str, name: str) -> dict:
     """A registered method's settings on a task: ``task_settings.<task>.<name>`` for the
-    built-ins whose settings the schema spells out (``ants``), else
-    ``task_settings.<task>.methods.<name>`` (plugins), else none."""
+    built-ins, else ``task_settings.<task>.methods.<name>`` (plugins), else none."""
     settings = config["task_settings"][task]
-    return settings.get(name) or settings.get("methods", {}).get(name, {})
+    return settings[name] if name in settings else settings.get("methods", {}).get(name, {})
 
 
 def external_methods(config: dict, task: str) -> list[str]:

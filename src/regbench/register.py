@@ -9,6 +9,7 @@ on their device, after the job's one-time start-up, the method's ``prepare``).
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,12 @@ def register_method(
     register_pair = registry.resolve(record.register, owner)
     manifest = Manifest.load(manifest_path)
     expected = (manifest.ndim, *manifest.data["shape"])
+    if record.check:  # the start's checks of the grid, again for a job started by hand
+        grid = {"shape": expected[1:], "spacing": manifest.spacing, "mem_mb": math.inf}
+        try:
+            registry.resolve(record.check, owner)(settings, grid)
+        except ValueError as err:
+            raise ValueError(f"{owner}: {err}") from None
     where = torch.device("cpu")
     if "device" in settings:  # on a GPU, the peak memory measured is the GPU's
         where = devices.select(settings["device"], announce=False)
@@ -58,7 +65,7 @@ def register_method(
                 f"{expected} (channels first, on the fixed grid)"
             )
         fields[pair["id"]] = disp
-    save_fields(out, fields, costs)
+    save_fields(out, fields, costs, manifest.pairs)
 
 
 @torch.no_grad()
@@ -83,4 +90,4 @@ def register_model(
         with devices.measure(dev) as costs[pair["id"]]:
             disp = model.predict(m, f)
         fields[pair["id"]] = disp[0].cpu().numpy()
-    save_fields(out, fields, costs)
+    save_fields(out, fields, costs, manifest.pairs)

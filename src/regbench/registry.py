@@ -18,12 +18,17 @@ import functools
 import importlib
 import re
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
+import yaml
+
 _ENCODERS = "regbench.models.encoders"
+#: the built-in methods' settings schemas (data, so that planning reads them without the methods)
+_SETTINGS = yaml.safe_load((Path(__file__).parent / "baselines" / "settings.yaml").read_text())
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,12 @@ class Method:
     dimensions it registers (a task of another dimension leaves it out). ``prepare(settings)``,
     optional: the one-time start-up of a job (imports, lazy loading, network weights), run before
     the pairs so that it is not counted in the first pair's runtime, as a model's loading is not.
+
+    ``settings``, optional: a JSON schema of the method's settings object (types, bounds, allowed
+    values, defaults; ``additionalProperties: false`` to refuse unknown keys), checked with its
+    defaults filled in when a study starts. ``check(settings, grid)``, optional and torch-free:
+    the checks that depend on the task's grid (``grid``: ``shape``, ``spacing`` in mm or None,
+    ``mem_mb`` of the method's job), raising ``ValueError`` with the reason, also at the start.
     """
 
     name: str
@@ -77,6 +88,8 @@ class Method:
     threads: int = 1
     dims: tuple[int, ...] = (2, 3)
     prepare: str | None = None
+    settings: Mapping[str, Any] | None = field(default=None, hash=False, compare=False)
+    check: str | None = None
     plugin: str | None = None
 
 
@@ -108,6 +121,7 @@ BUILTIN_METHODS = (
         "regbench.baselines.ants:register_pair",
         seeded=True,
         prepare="regbench.baselines.ants:prepare",
+        settings=_SETTINGS["ants"],
     ),
     Method(
         "elastix",
@@ -115,18 +129,24 @@ BUILTIN_METHODS = (
         "regbench.baselines.elastix:register_pair",
         seeded=True,
         prepare="regbench.baselines.elastix:prepare",
+        settings=_SETTINGS["elastix"],
+        check="regbench.baselines.limits:elastix",
     ),
     Method(
         "convexadam",
         "ConvexAdam: MIND-SSC, coupled convex optimisation, Adam instance optimisation",
         "regbench.baselines.convexadam:register_pair",
         prepare="regbench.baselines.convexadam:prepare",
+        settings=_SETTINGS["convexadam"],
+        check="regbench.baselines.limits:convexadam",
     ),
     Method(
         "fireants",
         "FireANTs multi-scale diffeomorphic registration (greedy or SyN), GPU or CPU",
         "regbench.baselines.fireants:register_pair",
         prepare="regbench.baselines.fireants:prepare",
+        settings=_SETTINGS["fireants"],
+        check="regbench.baselines.limits:fireants",
     ),
     Method(
         "unigradicon",
@@ -135,6 +155,7 @@ BUILTIN_METHODS = (
         seeded=True,
         dims=(3,),
         prepare="regbench.baselines.unigradicon:prepare",
+        settings=_SETTINGS["unigradicon"],
     ),
 )
 #: the name of the learned methods (a trained network): models are named by backbone and designs
@@ -169,7 +190,9 @@ def _discover(group: str, kind: type, builtins: tuple) -> dict[str, Any]:
                 )
             if record.name == MODEL or not re.fullmatch(r"[a-z][a-z0-9_]*", record.name):
                 raise PluginError(f"{record.name!r} is not a usable name (a-z, then a-z, 0-9 or _)")
-        except Exception as err:  # a plugin's import can fail in any way
+        except KeyboardInterrupt:
+            raise
+        except BaseException as err:  # a plugin's import can fail in any way, sys.exit() included
             problem = (
                 err if isinstance(err, PluginError) else f"cannot be imported ({type(err).__name__}: {err})"
             )

@@ -51,25 +51,29 @@ def _cost_volume(fixed: torch.Tensor, moving: torch.Tensor, radius: int) -> tupl
     )
     padded = F.pad(moving, [radius] * 2 * ndim, mode="replicate")
     size = fixed.shape[2:]
-    costs = []
-    for offset in offsets.int().tolist():
+    costs = torch.empty((len(offsets), *size), device=fixed.device)  # filled in place: one copy
+    for k, offset in enumerate(offsets.int().tolist()):
         window = padded[
             (slice(None), slice(None), *(slice(radius + o, radius + o + n) for o, n in zip(offset, size)))
         ]
-        costs.append(((fixed - window) ** 2).mean(dim=1)[0])
-    return torch.stack(costs), offsets
+        costs[k] = ((fixed - window) ** 2).mean(dim=1)[0]
+    return costs, offsets
 
 
 def _coupled_convex(costs: torch.Tensor, offsets: torch.Tensor, coupling: list[float]) -> torch.Tensor:
-    """The coarse field ``[1, ndim, ...]`` of the coupled convex optimisation."""
+    """The coarse field ``[1, ndim, ...]`` of the coupled convex optimisation (at most three
+    cost-volume-sized tensors alive at once)."""
     ndim = offsets.shape[1]
     offsets = offsets.to(costs.device)
     shape = (-1, *[1] * ndim)
     field = offsets[costs.argmin(0)].movedim(-1, 0)[None]
     for weight in coupling:
         target = _smooth(field)[0]  # [ndim, ...]
-        distance = sum((offsets[:, d].view(shape) - target[d][None]) ** 2 for d in range(ndim))
-        field = offsets[(costs + weight * distance).argmin(0)].movedim(-1, 0)[None]
+        distance = torch.zeros_like(costs)
+        for d in range(ndim):
+            distance += (offsets[:, d].view(shape) - target[d][None]) ** 2
+        field = offsets[distance.mul_(weight).add_(costs).argmin(0)].movedim(-1, 0)[None]
+        del distance
     return _smooth(field)
 
 
@@ -84,8 +88,6 @@ def register_pair(fixed: np.ndarray, moving: np.ndarray, spacing, settings: dict
     ``settings``: the task's ``convexadam`` section (schema defaults filled in)."""
     dev = devices.select(settings["device"], announce=False)
     ndim, step = fixed.ndim, settings["grid_spacing"]
-    if any(n % step or n % 2 for n in fixed.shape):
-        raise ValueError(f"convexadam: grid_spacing {step} and 2 must divide the image shape {fixed.shape}")
     images = [
         torch.from_numpy(np.ascontiguousarray(a, np.float32))[None, None].to(dev) for a in (fixed, moving)
     ]

@@ -13,7 +13,7 @@ corners aligned) and is converted to voxels: regbench's convention. CPU or CUDA 
 the CPU FireANTs uses its pure-PyTorch paths (its fused CUDA kernels are a separate build) and is
 deterministic (tested); it draws no random numbers, so the seed plays no part. FireANTs 1.5.0
 fails on grids with an axis under 32 voxels (it enlarges the coarse levels to 32 but not the
-finest), so such grids are refused.
+finest), so such grids are refused when a study starts (:mod:`regbench.baselines.limits`).
 """
 
 from __future__ import annotations
@@ -24,8 +24,6 @@ import numpy as np
 import torch
 
 from regbench import device as devices
-
-SMALLEST_AXIS = 32  # fireants.utils.globals.MIN_IMG_SIZE in 1.5.0
 
 
 def _packages():
@@ -53,13 +51,6 @@ def prepare(settings: dict) -> None:
 def register_pair(fixed: np.ndarray, moving: np.ndarray, spacing, settings: dict, seed: int) -> np.ndarray:
     """Return the displacement ``[ndim, *shape]`` in voxels registering moving to fixed;
     ``settings``: the task's ``fireants`` section (schema defaults filled in)."""
-    if min(fixed.shape) < SMALLEST_AXIS:
-        raise ValueError(
-            f"method 'fireants' needs at least {SMALLEST_AXIS} voxels along every axis (FireANTs "
-            f"fails on smaller grids); this task's grid is {'×'.join(map(str, fixed.shape))}"
-        )
-    if len(settings["iterations"]) != len(settings["scales"]):
-        raise ValueError("method 'fireants': 'iterations' needs one number per entry of 'scales'")
     sitk, Image, BatchedImages, algorithms = _packages()
     device = devices.select(settings["device"], announce=False)
     batches = []

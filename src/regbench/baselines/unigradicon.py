@@ -8,7 +8,9 @@ network and weights (pip ``unigradicon``), optionally with its instance optimisa
   missing it is downloaded from the model's GitHub release into that path (resumable, progress
   bar, one download at a time across jobs); where the internet is not reachable the error names
   the path and the URL to fetch by hand. A file that is not a state dict of this architecture is
-  refused, naming it.
+  refused, naming it. Checksum: ``weights_sha256`` where the config pins one (the download and
+  every job's loading check it); otherwise the first download records the file's sha256 beside it
+  (``<weights>.sha256``, printed to pin) and every later job checks the file against that record.
 - **Input**: 3D only. Each image is rescaled from its minimum to its ``upper_quantile`` onto
   [0, 1] and clipped (uniGradICON's MR preprocessing; regbench's images are already normalised,
   CT included), then resampled by the package to the network's ``grid``³ (175 for the published
@@ -58,6 +60,18 @@ def _packages():
     return icon_registration, unigradicon, itk
 
 
+def _record(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def expected_sha256(settings: dict, path: Path) -> str | None:
+    """The weights' checksum: the pinned one, else the one recorded at the first download."""
+    if settings.get("weights_sha256"):
+        return settings["weights_sha256"]
+    record = _record(path)
+    return record.read_text().strip() if record.is_file() else None
+
+
 def weights_file(settings: dict) -> Path:
     """The weights of ``settings['model']``, downloaded to ``settings['weights']`` (or the model's
     default path) when that file is missing."""
@@ -69,25 +83,41 @@ def weights_file(settings: dict) -> Path:
     from regbench.data.fetch import download
     from regbench.data.registry import DataFile
 
-    url = URLS[settings["model"]]
+    url, pinned = URLS[settings["model"]], settings.get("weights_sha256")
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(f"{path}.lock"):  # parallel jobs: one downloads, the others wait for it
         if not path.is_file():
             print(f"method 'unigradicon': downloading {settings['model']} weights to {path}", flush=True)
             try:
-                download(DataFile(path.name, url=url), path)
-            except RuntimeError as err:
+                sha256 = download(DataFile(path.name, url=url, sha256=pinned), path)
+            except (RuntimeError, ValueError) as err:
                 raise RuntimeError(
                     f"method 'unigradicon': weights {path} are missing and could not be downloaded "
                     f"({err}); fetch {url} to that path, or point task_settings.<task>.unigradicon.weights "
                     "at a copy"
                 ) from None
+            if not pinned:
+                _record(path).write_text(sha256 + "\n")
+                print(
+                    f"method 'unigradicon': {path} has sha256 {sha256} (recorded in {_record(path).name}; "
+                    "pin it as task_settings.<task>.unigradicon.weights_sha256)",
+                    flush=True,
+                )
     return path
 
 
 @functools.lru_cache(maxsize=2)
-def network(weights: str, model: str, grid: int, similarity: str, device: str):
-    """The published architecture at ``grid``³ with ``weights`` loaded, in eval mode."""
+def network(weights: str, model: str, grid: int, similarity: str, device: str, sha256: str | None = None):
+    """The published architecture at ``grid``³ with ``weights`` loaded (checked against ``sha256``
+    where known), in eval mode."""
+    if sha256:
+        from regbench.data.fetch import file_hash
+
+        if (actual := file_hash(Path(weights), "sha256")) != sha256:
+            raise RuntimeError(
+                f"method 'unigradicon': {weights} has sha256 {actual}, expected {sha256} (a changed or "
+                "corrupt file); delete it to download the published weights again"
+            )
     icon_registration, unigradicon, _ = _packages()
     icon_registration.config.device = torch.device(device)
     loss = unigradicon.make_sim(similarity)
@@ -113,7 +143,10 @@ def _normalise(array: np.ndarray, upper_quantile: float) -> np.ndarray:
 
 def _network(settings: dict, device: torch.device):
     weights = weights_file(settings)
-    return network(str(weights), settings["model"], settings["grid"], settings["io_similarity"], str(device))
+    sha256 = expected_sha256(settings, weights)
+    return network(
+        str(weights), settings["model"], settings["grid"], settings["io_similarity"], str(device), sha256
+    )
 
 
 def prepare(settings: dict) -> None:

@@ -23,4 +23,14 @@ DEMONS = Method(
     description="Thirion's demons with Gaussian regularisation (example plugin), numpy/scipy",
     register="regbench_example.demons:register_pair",
     seeded=False,  # deterministic: one run serves every seed of the study
+    # task_settings.<task>.methods.demons, checked (defaults filled in) when a study starts
+    settings={
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "iterations": {"type": "integer", "minimum": 1, "default": 100},
+            "sigma": {"type": "number", "exclusiveMinimum": 0, "description": "voxels", "default": 1.5},
+            "max_step": {"type": "number", "exclusiveMinimum": 0, "description": "voxels", "default": 1.0},
+        },
+    },
 )
