@@ -39,7 +39,8 @@ def _smooth_fields(manifest, seed=0):
 def test_export_then_external_gives_identical_fields_and_metrics(tiny_manifest, tmp_path, suffix):
     tiny_manifest = Manifest.load(tiny_manifest)
     fields = _smooth_fields(tiny_manifest)
-    save_fields(tmp_path / "method.npz", fields, {pid: {"runtime_s": 1.0} for pid in fields})
+    costs = {pid: {"runtime_s": 1.0} for pid in fields}
+    save_fields(tmp_path / "method.npz", fields, costs, tiny_manifest.pairs)
     folder = tmp_path / "submission"
     args = [
         "--manifest",
@@ -109,3 +110,88 @@ def test_a_missing_or_malformed_file_is_named(tiny_manifest, tmp_path):
     with pytest.raises(ValueError, match=rf"{file_stem(second)}\.npz: a field of shape .*expected"):
         import_fields(tiny_manifest.path, settings, tmp_path / "out.npz")
     assert not (tmp_path / "out.npz").exists()
+
+
+def _npy_header_only(shape) -> bytes:
+    """The bytes of a .npy file that declares a float32 array of ``shape`` and holds 16 bytes of it."""
+    import io
+
+    buffer = io.BytesIO()
+    header = {"descr": "<f4", "fortran_order": False, "shape": shape}
+    np.lib.format.write_array_header_2_0(buffer, header)
+    return buffer.getvalue() + bytes(16)
+
+
+def test_a_small_file_declaring_a_huge_field_is_refused_from_its_header(tiny_manifest, tmp_path):
+    """A 400³×3 field would take 768 MB: the header is read, the data never."""
+    import gzip
+    import zipfile
+
+    from regbench.external import read_field
+
+    shape = tuple(Manifest.load(tiny_manifest).data["shape"])
+    npz = tmp_path / "disp_a_b.npz"
+    with zipfile.ZipFile(npz, "w") as archive:
+        archive.writestr("disp.npy", _npy_header_only((400, 400, 400, 3)))
+    header = nib.Nifti1Header()
+    header.set_data_shape((400, 400, 400, 3))
+    header.set_data_dtype(np.float32)
+    nii = tmp_path / "disp_a_b.nii.gz"
+    nii.write_bytes(gzip.compress(header.binaryblock + bytes(4 + 16)))  # header, extension flag, no data
+    for path in (npz, nii):
+        assert path.stat().st_size < 2000
+        with pytest.raises(
+            ValueError, match=rf"{path.name}: a field of shape \(400, 400, 400, 3\); expected"
+        ):
+            read_field(path, shape)
+
+
+def _exported(tiny_manifest, tmp_path):
+    manifest = Manifest.load(tiny_manifest)
+    fields = _smooth_fields(manifest)
+    store = tmp_path / "method.npz"
+    save_fields(store, fields, {pid: {} for pid in fields}, manifest.pairs)
+    return manifest, store
+
+
+def test_export_refuses_a_folder_with_files_unless_forced_and_then_leaves_no_stale_field(
+    tiny_manifest, tmp_path
+):
+    from regbench.external import export_fields
+
+    manifest, store = _exported(tiny_manifest, tmp_path)
+    folder = tmp_path / "submission"
+    folder.mkdir()
+    (folder / "disp_old_other.nii.gz").write_bytes(b"another export's field")
+    with pytest.raises(ValueError, match=rf"{folder}: holds 1 file\(s\) already .*--force"):
+        export_fields(manifest.path, store, folder, ".npz")
+    assert sorted(p.name for p in folder.iterdir()) == ["disp_old_other.nii.gz"]
+    written = export_fields(manifest.path, store, folder, ".npz", force=True)
+    assert sorted(folder.iterdir()) == sorted(written) and len(written) == len(manifest.pairs)
+    afile = tmp_path / "a_file"
+    afile.write_text("")
+    assert (
+        cli.main(["export", "--manifest", str(manifest.path), "--fields", str(store), "--out", str(afile)])
+        == 1
+    )
+
+
+def test_export_refuses_another_runs_manifest(tiny_manifest, tmp_path):
+    """Same pair IDs, other subjects: the fields would be written under the wrong names."""
+    from regbench.external import export_fields
+
+    manifest, store = _exported(tiny_manifest, tmp_path)
+    other = json.loads(manifest.path.read_text())
+    first = other["pairs"][0]
+    first["fixed"], first["moving"] = first["moving"], first["fixed"]
+    other_path = tmp_path / "other" / "manifest.json"
+    other_path.parent.mkdir()
+    other_path.write_text(json.dumps(other))
+    for name in ("images", "labels"):  # the other manifest's relative paths resolve beside it
+        if (manifest.path.parent / name).exists():
+            (other_path.parent / name).symlink_to(manifest.path.parent / name)
+    with pytest.raises(
+        ValueError, match=rf"pair {first['id']} is .* in {other_path}: the manifest is another run's"
+    ):
+        export_fields(other_path, store, tmp_path / "out", ".npz")
+    assert not (tmp_path / "out").exists()

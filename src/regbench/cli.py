@@ -81,6 +81,22 @@ def _train(a):
     )
 
 
+def _select_lambda(a):
+    from regbench.selection import write_selection
+
+    runs = {}
+    for folder in map(Path, a.runs):
+        runs.setdefault(float(folder.name.removeprefix("lambda")), []).append(folder)
+    selection = write_selection(runs, a.max_folding, a.out)
+    print(f"λ = {selection['selected']:g} ({selection['criterion']}; bound met: {selection['bound_met']})")
+
+
+def _use_lambda(a):
+    from regbench.selection import use_selected
+
+    use_selected(a.selection, a.seed_folder, a.out)
+
+
 def _register(a):
     from regbench import register
 
@@ -99,7 +115,7 @@ def _import_fields(a):
 def _export(a):
     from regbench.external import export_fields
 
-    written = export_fields(a.manifest, a.fields, a.out, a.format)
+    written = export_fields(a.manifest, a.fields, a.out, a.format, a.force)
     layout = f"disp_<fixed>_<moving>{a.format}: voxels, into the moving image"
     print(f"wrote {len(written)} fields under {a.out} ({layout})")
 
@@ -113,7 +129,7 @@ def _evaluate(a):
 def _aggregate(a):
     from regbench.analysis.aggregate import aggregate_task
 
-    print(aggregate_task(a.manifest, a.metrics, a.timings, a.previews, a.out, a.settings))
+    print(aggregate_task(a.manifest, a.metrics, a.timings, a.previews, a.out, a.settings, a.lambdas))
 
 
 def _training_curves(a):
@@ -126,6 +142,12 @@ def _aggregate_study(a):
     from regbench.analysis.aggregate import aggregate_study
 
     print(aggregate_study(a.per_pair, a.out, a.settings))
+
+
+def _aggregate_budget(a):
+    from regbench.analysis.budget import aggregate_budget
+
+    print(aggregate_budget(a.per_pair, a.metrics, a.settings, a.out))
 
 
 def _aggregate_stress(a):
@@ -263,6 +285,18 @@ def parser() -> argparse.ArgumentParser:
     )
     s.set_defaults(run=_train)
 
+    s = sub.add_parser("select-lambda", help="choose a model's λ on its runs' validation logs")
+    s.add_argument("--runs", nargs="+", required=True, help="run folders train/<model>/seed<k>/lambda<λ>")
+    s.add_argument("--max-folding", type=float, required=True, help="% det J <= 0 allowed on validation")
+    s.add_argument("--out", required=True, help="the selection (JSON)")
+    s.set_defaults(run=_select_lambda)
+
+    s = sub.add_parser("use-lambda", help="a seed's run at the selected λ as its model")
+    s.add_argument("--selection", required=True)
+    s.add_argument("--seed-folder", required=True, help="train/<model>/seed<k>")
+    s.add_argument("--out", required=True, help="the model file to write (seed folder's model.pt)")
+    s.set_defaults(run=_use_lambda)
+
     s = sub.add_parser("register", help="displacement fields for every evaluation pair")
     s.add_argument("--manifest", required=True)
     s.add_argument(
@@ -297,6 +331,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--fields", required=True, help="results/<task>/fields/<method>.npz (keep_fields: true)")
     s.add_argument("--out", required=True, help="folder for disp_<fixed>_<moving> files")
     s.add_argument("--format", choices=[".nii.gz", ".npz"], default=".nii.gz")
+    s.add_argument("--force", action="store_true", help="replace the field files of a folder that has some")
     s.set_defaults(run=_export)
 
     s = sub.add_parser("evaluate", help="per-pair metrics of one method")
@@ -317,6 +352,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--metrics", nargs="+", required=True)
     s.add_argument("--timings", nargs="+", required=True)
     s.add_argument("--previews", nargs="+", required=True)
+    s.add_argument("--lambdas", nargs="*", default=[], help="train/<model>/lambda.json: each model's λ")
     s.add_argument("--settings", type=_json, required=True, help="analysis settings (JSON)")
     s.add_argument("--out", required=True, help="the task's results folder (writes tables/, figures/)")
     s.set_defaults(run=_aggregate)
@@ -331,6 +367,15 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--settings", type=_json, required=True, help="analysis settings (JSON)")
     s.add_argument("--out", required=True, help="the study's results folder")
     s.set_defaults(run=_aggregate_study)
+
+    s = sub.add_parser("aggregate-budget", help="accuracy and effects against training length (snapshots)")
+    s.add_argument("--per-pair", required=True, help="the task's tables/per_pair.csv (the final models)")
+    s.add_argument("--metrics", nargs="+", required=True, help="the snapshots' metric files")
+    s.add_argument(
+        "--settings", type=_json, required=True, help="analysis settings, primary_metric, iterations (JSON)"
+    )
+    s.add_argument("--out", required=True, help="output folder (results/<task>/budget)")
+    s.set_defaults(run=_aggregate_budget)
 
     s = sub.add_parser("aggregate-stress", help="stress curves and breakdown table of one task")
     s.add_argument("--manifests", nargs="+", required=True, help="the stressed sets' manifests")

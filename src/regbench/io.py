@@ -114,11 +114,20 @@ def require_finite(array: np.ndarray, what: str) -> np.ndarray:
     return array
 
 
-def save_fields(path: str | os.PathLike, fields: dict[str, np.ndarray], costs: dict[str, dict]) -> None:
-    """Save displacement fields (one per pair ID, voxel units, channels first) and per-pair costs
-    (``{"runtime_s": ..., "peak_memory_mb": ...}``)."""
+def save_fields(
+    path: str | os.PathLike,
+    fields: dict[str, np.ndarray],
+    costs: dict[str, dict],
+    pairs: list[dict] | None = None,
+) -> None:
+    """Save displacement fields (one per pair ID, voxel units, channels first), per-pair costs
+    (``{"runtime_s": ..., "peak_memory_mb": ...}``) and, from the manifest's ``pairs``, each
+    pair's fixed and moving subject (so that a field is never written out under other names)."""
     arrays = {f"disp/{pid}": np.asarray(u, dtype=np.float32) for pid, u in fields.items()}
     arrays["costs_json"] = np.frombuffer(json.dumps(costs).encode(), dtype=np.uint8)
+    if pairs is not None:
+        subjects = {p["id"]: [p["fixed"], p["moving"]] for p in pairs if p["id"] in fields}
+        arrays["subjects_json"] = np.frombuffer(json.dumps(subjects).encode(), dtype=np.uint8)
     with atomic_path(path) as tmp:
         np.savez(tmp, **arrays)
 
@@ -138,6 +147,12 @@ class FieldStore:
             self.costs: dict[str, dict] = json.loads(bytes(self._npz["costs_json"]).decode())
         except KeyError:
             raise ValueError(f"{self.path}: no per-pair costs (written by an older regbench?)") from None
+        #: pair ID -> [fixed, moving] subject (None: not recorded)
+        self.subjects: dict[str, list[str]] | None = (
+            json.loads(bytes(self._npz["subjects_json"]).decode())
+            if "subjects_json" in self._npz.files
+            else None
+        )
 
     def __getitem__(self, pair_id: str) -> np.ndarray:
         key = f"disp/{pair_id}"

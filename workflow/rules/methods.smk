@@ -39,6 +39,8 @@ if EXTERNAL:
             external="|".join(map(re.escape, sorted(EXTERNAL))),
         input:
             manifest="results/{task}/data/manifest.json",
+            # the folder's field files: replacing, adding or removing one rescores this method
+            fields=lambda w: field_files(config["task_settings"][w.task]["external"][w.external]["folder"]),
         output:
             fields=temp_unless_kept("results/{task}/fields/{external}{part}.npz"),
         params:

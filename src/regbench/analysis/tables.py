@@ -1,10 +1,11 @@
 """Per-pair summaries and the results table of a task, in the paper's layout.
 
-The table has one row per method in row groups (reference methods, the baseline, trend-driven
-backbones, registration-specific designs, backbones with designs) and one column per metric:
-mean ± std over pairs (and seeds). The best learned method per column is bold; a marker says the
-method differs from the baseline significantly (paired Wilcoxon, Holm-corrected): ↑ better,
-↓ worse. Label metrics are averaged over labels within a pair first, skipping the labels that
+The table has one row per method in row groups (reference methods, external methods, the
+baseline, trend-driven backbones, registration-specific designs, backbones with designs) and one
+column per metric: mean ± std over pairs (of the seed-averaged values) and, with several seeds,
+[the std between the seeds' means]. The best learned method per column is bold; a marker says the
+method differs from the baseline significantly (:func:`regbench.analysis.stats.compare`): ↑
+better, ↓ worse. Label metrics are averaged over labels within a pair first, skipping the labels that
 were not scored (absent from the fixed or the moving map); how many were skipped, and how many
 structures registration lost (scored as failures), is noted under the table.
 """
@@ -23,11 +24,16 @@ from regbench.names import aliases, parse
 
 GROUPS = (
     "Reference",
+    "External methods",
     "Baseline",
     "Trend-driven backbones",
     "Registration-specific designs",
     "Backbones with designs",
 )
+#: the groups of the study's own networks (bold marks the best of them)
+LEARNED = GROUPS[2:]
+SEED_NOTE = "; [std between the seeds' means]: how much training randomness moves the number"
+ONE_SEED_NOTE = "One training seed per network: training variance is not in these numbers or tests."
 MARKERS = {"better": "↑", "worse": "↓", "": ""}
 
 
@@ -67,12 +73,16 @@ def per_pair(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def group_of(method: str, baseline: str = "cnn") -> str:
-    """The table's row group of a method."""
+    """The table's row group of a method: a method of the registry, the baseline, a network by its
+    backbone and designs, or else an external method (fields made elsewhere, by any name)."""
     if method in registry.methods():
         return "Reference"
     if method == baseline:
         return "Baseline"
-    spec = parse(method)
+    try:
+        spec = parse(method)
+    except ValueError:
+        return "External methods"
     if spec.record.complete or (spec.backbone == registry.REFERENCE_BACKBONE and spec.designs):
         return "Registration-specific designs"
     return "Trend-driven backbones" if not spec.designs else "Backbones with designs"
@@ -100,10 +110,13 @@ def summary(pairs: pd.DataFrame, comparison: pd.DataFrame, baseline: str = "cnn"
             "seeds": group["seed"].nunique(),
             "pairs": group["pair_id"].nunique(),
         }
+        seeds = group["seed"].astype("float").fillna(-1)
         for metric in METRICS:
             if metric in group:
                 record[f"{metric}_mean"] = group[metric].mean()
-                record[f"{metric}_std"] = group[metric].std(ddof=1)
+                # over pairs (of the seed-averaged values), and between seeds (of their means)
+                record[f"{metric}_std"] = group.groupby("pair_id")[metric].mean().std(ddof=1)
+                record[f"{metric}_seed_std"] = group[metric].groupby(seeds).mean().std(ddof=1)
                 if f"{metric}_nan" in group:
                     record[f"{metric}_nan"] = int(group[f"{metric}_nan"].sum())
         if "lost_labels" in group:
@@ -136,7 +149,7 @@ def _metrics_in(table: pd.DataFrame) -> list[str]:
 
 def _best(table: pd.DataFrame, metric: str) -> float:
     """The best mean of a column among the learned methods."""
-    learned = table.loc[table["group"] != "Reference", f"{metric}_mean"].dropna()
+    learned = table.loc[table["group"].isin(LEARNED), f"{metric}_mean"].dropna()
     if learned.empty:
         return np.nan
     return learned.max() if METRICS[metric].direction > 0 else learned.min()
@@ -156,12 +169,21 @@ def _cells(table: pd.DataFrame, bold, marker) -> list[tuple[str, str, list[str]]
                 cells.append("–")
                 continue
             cell = f"{mean:.{digits}f} ± {0 if np.isnan(std) else std:.{digits}f}"
-            if row["group"] != "Reference" and f"{mean:.{digits}f}" == f"{best[metric]:.{digits}f}":
+            if row["seeds"] > 1:  # the between-seed spread: training variance
+                cell += f" [{row[f'{metric}_seed_std']:.{digits}f}]"
+            if row["group"] in LEARNED and f"{mean:.{digits}f}" == f"{best[metric]:.{digits}f}":
                 cell = bold(cell)
             cells.append(cell + marker(row.get(f"{metric}_significance", "")))
         name = row["method"] + (f" ({row['paper_name']})" if row["paper_name"] else "")
         rows.append((row["group"], name, cells))
     return rows
+
+
+def _lambda_note(table: pd.DataFrame) -> str:
+    if "lambda" not in table or table["lambda"].isna().all():
+        return ""
+    chosen = ", ".join(f"{r['method']} {r['lambda']:g}" for _, r in table.iterrows() if pd.notna(r["lambda"]))
+    return f"Regularisation λ chosen per model on the validation pairs (training.lambda_grid): {chosen}."
 
 
 def _nan_note(table: pd.DataFrame) -> str:
@@ -201,9 +223,14 @@ def markdown(table: pd.DataFrame, baseline: str = "cnn") -> str:
                 group = row_group
                 lines.append(f"| *{group}* |" + " |" * (len(header) - 1))
             lines.append("| " + " | ".join([name, *cells]) + " |")
+        several = (part["seeds"] > 1).any()
         notes = [
-            f"Mean ± std over pairs (and seeds). Bold: best learned method. ↑/↓: significantly better/"
-            f"worse than {baseline} (paired Wilcoxon signed-rank, Holm-corrected, per metric).",
+            f"Mean ± std over pairs (of the values averaged over seeds){SEED_NOTE if several else ''}."
+            f" Bold: best learned method. ↑/↓: significantly better/worse than {baseline} (paired Wilcoxon "
+            "signed-rank, Holm-corrected, per metric; with several seeds the two-level bootstrap interval "
+            "of the difference must exclude 0 too).",
+            "" if several else ONE_SEED_NOTE,
+            _lambda_note(part),
             _nan_note(part),
             _lost_note(part),
         ]
@@ -221,7 +248,8 @@ def latex(table: pd.DataFrame, baseline: str = "cnn") -> str:
         lines = [
             r"\begin{table}[t]",
             r"\centering",
-            rf"\caption{{{_tex(task)}: mean $\pm$ std over pairs. Bold: best learned method. "
+            rf"\caption{{{_tex(task)}: mean $\pm$ std over pairs [std between seeds' means, with "
+            r"several seeds]. Bold: best learned method. "
             rf"$\uparrow$/$\downarrow$: significantly better/worse than {_tex(baseline)} "
             r"(paired Wilcoxon signed-rank, Holm-corrected).}",
             r"\begin{tabular}{l" + "c" * (len(metrics) + 1) + "}",
@@ -255,9 +283,14 @@ def _tex_cell(cell: str) -> str:
     return cell.replace(" ± ", r" $\pm$ ").replace(" × ", r" $\times$ ").replace("–", "--")
 
 
-def write_tables(pairs: pd.DataFrame, comparison: pd.DataFrame, folder: Path, baseline: str) -> pd.DataFrame:
-    """``per_pair.csv``, ``summary.csv``, ``summary.md`` and ``summary.tex`` in ``folder``."""
+def write_tables(
+    pairs: pd.DataFrame, comparison: pd.DataFrame, folder: Path, baseline: str, lambdas: dict | None = None
+) -> pd.DataFrame:
+    """``per_pair.csv``, ``summary.csv``, ``summary.md`` and ``summary.tex`` in ``folder``;
+    ``lambdas``: the λ chosen per model on the validation pairs, where the study chose them."""
     table = summary(pairs, comparison, baseline)
+    if lambdas:
+        table["lambda"] = table["method"].map(lambdas)
     write_csv(folder / "per_pair.csv", pairs)
     write_csv(folder / "summary.csv", table)
     for name, text in (("summary.md", markdown(table, baseline)), ("summary.tex", latex(table, baseline))):
