@@ -16,10 +16,11 @@ import numpy as np
 class Server:
     """Serves ``files`` (name → bytes) with range requests; ``cut`` (name → bytes) makes the next
     response of that file stop after so many bytes, as a dropped connection does; ``trickle``
-    (name → seconds) sends that file one byte at a time, so many seconds apart."""
+    (name → seconds) sends that file one byte at a time, so many seconds apart; ``slow_headers``
+    (name → seconds) sends the status line and headers of that file that way."""
 
     def __init__(self):
-        self.files, self.cut, self.requests, self.trickle = {}, {}, [], {}
+        self.files, self.cut, self.requests, self.trickle, self.slow_headers = {}, {}, [], {}, {}
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -29,6 +30,18 @@ class Server:
             def do_GET(self):
                 name = self.path.lstrip("/")
                 server.requests.append((name, self.headers.get("Range")))
+                if name in server.slow_headers:
+                    head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(server.files[name])}\r\n\r\n".encode()
+                    for i in range(len(head)):
+                        time.sleep(server.slow_headers[name])
+                        try:
+                            self.wfile.write(head[i : i + 1])
+                            self.wfile.flush()
+                        except OSError:  # the client gave up
+                            return
+                    self.wfile.write(server.files[name])
+                    self.close_connection = True
+                    return
                 if name not in server.files:
                     self.send_error(404)
                     return

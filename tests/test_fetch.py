@@ -3,6 +3,7 @@
 import hashlib
 import io
 import tarfile
+import time
 
 import pytest
 
@@ -90,6 +91,19 @@ def test_a_stalling_server_is_dropped_and_the_download_fails_naming_it(server, t
     assert part.exists() and 0 < part.stat().st_size < len(body)  # kept, to resume
     assert len(server.requests) == 2 and server.requests[1][1] is not None  # the retry resumed
     assert not (tmp_path / "slow.bin").exists()
+
+
+def test_a_server_that_sends_its_headers_slowly_is_dropped_under_the_same_rule(server, tmp_path, monkeypatch):
+    """One header byte every 0.1 s keeps the socket timeout from firing: only the stall rule ends it."""
+    monkeypatch.setattr(fetch, "STALL_S", 0.5)
+    body = b"y" * 1000
+    server.files["late.bin"], server.slow_headers["late.bin"] = body, 0.1
+    spec = DataFile(name="late.bin", url=server.url("late.bin"), sha256=hashlib.sha256(body).hexdigest())
+    start = time.monotonic()
+    with pytest.raises(RuntimeError, match=r"download failed 2 times \(no response within 0\.5 s .*stalls"):
+        fetch.download(spec, tmp_path / "late.bin", retries=2, backoff_s=0.01)
+    assert time.monotonic() - start < 5 and len(server.requests) == 2
+    assert not (tmp_path / "late.bin").exists()
 
 
 @pytest.mark.parametrize("kind", ["tar.gz", "zip"])

@@ -4,7 +4,8 @@
   partial file ever has the final name. An interrupted download resumes from the ``.part``
   file (HTTP range request) on the next call; network errors are retried with backoff.
 - A server that stalls (less than ``MIN_RATE`` bytes/s over ``STALL_S`` seconds, e.g. a byte every
-  20 s, which no socket timeout catches) is dropped and retried like a broken connection.
+  20 s, which no socket timeout catches) is dropped and retried like a broken connection; so is
+  one that has not sent its status line and headers within ``STALL_S`` of the request.
 - Archives are extracted into a hidden folder beside the target and moved into place member by
   member only after every member was written; a member whose path would leave the target folder
   (absolute, ``..``, or a link pointing outside), more members than the registry states, or
@@ -21,12 +22,14 @@ import http.client
 import json
 import os
 import shutil
+import socket
 import tarfile
+import threading
 import time
 import zipfile
 from pathlib import Path, PurePosixPath
 from urllib.error import HTTPError, URLError
-from urllib.request import Request, urlopen
+from urllib.request import HTTPHandler, HTTPSHandler, Request, build_opener
 
 from tqdm import tqdm
 
@@ -91,13 +94,57 @@ def download(spec: DataFile, dest: Path, retries: int = 4, backoff_s: float = 2.
     return sha256
 
 
+def _open(request: Request):
+    """``urlopen`` whose connecting and header reading must end within ``STALL_S``: a watchdog
+    shuts the connection's socket down after that (a byte every few seconds keeps any socket
+    timeout from firing), which fails the request as a stall."""
+    connections = []
+
+    def recorded(base):
+        class Recorded(base):
+            def connect(self):
+                super().connect()
+                connections.append(self)
+
+        return Recorded
+
+    class Http(HTTPHandler):
+        def http_open(self, req):
+            return self.do_open(recorded(http.client.HTTPConnection), req)
+
+    class Https(HTTPSHandler):
+        def https_open(self, req):
+            return self.do_open(recorded(http.client.HTTPSConnection), req, context=self._context)
+
+    fired = threading.Event()
+
+    def drop():
+        fired.set()
+        for connection in connections:
+            if connection.sock is not None:
+                connection.sock.shutdown(socket.SHUT_RDWR)
+
+    watchdog = threading.Timer(STALL_S, drop)
+    watchdog.start()
+    try:
+        return build_opener(Http, Https).open(request, timeout=60)
+    except (URLError, OSError, http.client.HTTPException) as err:
+        if fired.is_set() and not isinstance(err, HTTPError):
+            raise TimeoutError(
+                f"no response within {STALL_S:g} s of the request: the server stalls"
+            ) from None
+        raise
+    finally:
+        watchdog.cancel()
+
+
 def _transfer(url: str, part: Path) -> None:
     """Append the rest of ``url`` to ``part`` (all of it when the server ignores ranges)."""
     offset = part.stat().st_size if part.exists() else 0
     headers = {"User-Agent": "regbench (dataset download)"}
     if offset:
         headers["Range"] = f"bytes={offset}-"
-    with urlopen(Request(url, headers=headers), timeout=60) as response:
+    with _open(Request(url, headers=headers)) as response:
         if offset and getattr(response, "status", 200) != 206:
             offset = 0  # no range support: start over
         length = response.headers.get("Content-Length")
