@@ -57,6 +57,11 @@ def test_manifest_errors_name_the_file(tmp_path, tiny_manifest):
     bad.write_text(json.dumps(data))
     with pytest.raises(ValueError, match=f"{bad}: pairs name subjects .*pair-001: 'subject-missing'"):
         Manifest.load(bad)
+    data = json.loads(Path(tiny_manifest).read_text())
+    data["splits"]["train"].append("sub-gone")
+    bad.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=f"{bad}: splits name subjects .*train: 'sub-gone'"):
+        Manifest.load(bad)
 
 
 def test_images_that_are_not_one_volume_are_refused_with_the_file_named(tmp_path):

@@ -465,6 +465,40 @@ def test_real_oasis_pair_is_reoriented_without_loss(tmp_path):
         for k in range(1, 36)
     ]
     assert abs(np.mean(dice) - 0.466) < 0.002  # the fixture's documented unregistered Dice
+    # masksTr is carried along for the masked metrics: it is not the label map's foreground
+    mask = manifest.mask("OASIS_0001")
+    original_mask = np.asarray(nib.load(root / "oasis/OASIS/masksTr/OASIS_0001_0000.nii.gz").dataobj) > 0
+    assert mask.sum() == original_mask.sum() and mask.sum() != (labels > 0).sum()
+
+
+@shared("oasis_pair/OASIS_pair.zip")
+def test_masked_learn2reg_jacobian_uses_the_datasets_mask_file(tmp_path):
+    """The Learn2Reg evaluator's masked SDlogJ reads masksTr: so must the learn2reg protocol."""
+    from regbench.evaluate import pair_metrics
+    from regbench.metrics import jacobian_determinant
+    from regbench.metrics.learn2reg import jacobian_statistics
+
+    root = extracted("oasis_pair/OASIS_pair.zip", tmp_path, "oasis")
+    settings = {
+        "source": "oasis",
+        "shape": [160, 192, 224],
+        "spacing": [1, 1, 1],
+        "axcodes": "LIA",
+        "test_pairs": 1,
+    }
+    manifest = prepared(settings, root, tmp_path / "out", evaluation_only=True)
+    pair = manifest.pairs[0]
+    rng = np.random.default_rng(0)
+    disp = np.stack([ndimage.gaussian_filter(rng.normal(size=(160, 192, 224)), 6) * 40 for _ in range(3)])
+    disp = disp.astype(np.float32)
+    evaluation = {"protocol": "learn2reg", "masked": True, "nsd_tolerance_mm": 1.0, "intensity_metrics": []}
+    rows = {
+        metric: value for label, metric, value in pair_metrics(manifest, pair, disp, evaluation) if not label
+    }
+    det = jacobian_determinant(disp)
+    own = jacobian_statistics(det, manifest.mask(pair["fixed"]))
+    by_labels = jacobian_statistics(det, manifest.label_map(pair["fixed"]) > 0)
+    assert rows["sdlogj"] == own["sdlogj"] != by_labels["sdlogj"]
 
 
 # --- the other readers, from placed copies of their layouts ------------------------------------------

@@ -79,7 +79,12 @@ def pair_metrics(
     # the moving image is read once, and only where a metric needs it
     moving_image = manifest.image(pair["moving"]) if learn2reg or settings["intensity_metrics"] else None
     if learn2reg:
-        mask = fixed > 0 if settings["masked"] else None
+        # the dataset's own mask where it has one (as the Learn2Reg evaluator reads masksTr), else
+        # the fixed label map's foreground
+        mask = None
+        if settings["masked"]:
+            own = manifest.mask(pair["fixed"])
+            mask = fixed > 0 if own is None else own
         rows += [
             ("", name, value) for name, value in learn2reg_metrics.jacobian_statistics(det, mask).items()
         ]

@@ -57,8 +57,14 @@ LPBA40_IDS = [*range(21, 35), *range(41, 51), *range(61, 69), *range(81, 93), 10
 PERCENTILE = {"percentile": 99.99}
 
 
-def _scan(sid: str, image: Path, labels: Path | None) -> Scan:
-    return Scan(sid, volumes.load(image), None if labels is None else volumes.load(labels, np.int16))
+def _scan(sid: str, image: Path, labels: Path | None, mask: Path | None = None) -> Scan:
+    load = volumes.load
+    return Scan(
+        sid,
+        load(image),
+        None if labels is None else load(labels, np.int16),
+        mask=None if mask is None else load(mask, np.int16),
+    )
 
 
 def oasis_scans(root: Path):
@@ -66,7 +72,8 @@ def oasis_scans(root: Path):
     if learn2reg.exists():
         for entry in sorted(read_json(learn2reg)["training"], key=lambda e: e["image"]):
             sid = listed_id(entry["image"])
-            yield _scan(sid, learn2reg.parent / entry["image"], learn2reg.parent / entry["label"])
+            mask = learn2reg.parent / entry["mask"] if "mask" in entry else None  # the masked metrics'
+            yield _scan(sid, learn2reg.parent / entry["image"], learn2reg.parent / entry["label"], mask)
         return
     folders = sorted(p.parent for p in root.glob("OASIS_OAS1_*/aligned_norm.nii.gz"))
     if not folders:

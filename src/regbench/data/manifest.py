@@ -4,7 +4,8 @@ Layout (paths relative to the manifest's folder)::
 
     {"task": ..., "dims": 2, "shape": [96, 128], "spacing": [2.0, 2.0],
      "labels": {"1": "L-CSF", ...},
-     "subjects": {"sub-000": {"image": "...nii.gz", "labels": "...nii.gz"}, ...},
+     "subjects": {"sub-000": {"image": "...nii.gz", "labels": "...nii.gz",
+                              "mask": "...nii.gz" (where the dataset has masks)}, ...},
      "splits": {"train": [...], "val": [...], "test": [...]},
      "pairs": [{"id": "pair-000", "fixed": "sub-012", "moving": "sub-013",
                 "true_displacement": "...npy"}, ...]}
@@ -62,6 +63,18 @@ class Manifest:
             raise ValueError(
                 f"{path}: pairs name subjects the manifest does not list ({', '.join(unknown[:5])})"
             )
+        if not isinstance(data["splits"], dict):
+            raise ValueError(f"{path}: splits must map split names to subject lists")
+        unlisted = [
+            f"{split}: {subject!r}"
+            for split, subjects in data["splits"].items()
+            for subject in subjects
+            if subject not in data["subjects"]
+        ]
+        if unlisted:
+            raise ValueError(
+                f"{path}: splits name subjects the manifest does not list ({', '.join(unlisted[:5])})"
+            )
         return cls(path, data)
 
     @property
@@ -90,13 +103,19 @@ class Manifest:
         return None if pairs is None else [tuple(p) for p in pairs]
 
     def split(self, name: str) -> list[str]:
-        return list(self.data["splits"][name])
+        """The subjects of a split (none where the manifest has no such split)."""
+        return list(self.data["splits"].get(name, []))
 
     def image(self, subject: str) -> np.ndarray:
         return load_image(self.root / self.data["subjects"][subject]["image"])
 
     def label_map(self, subject: str) -> np.ndarray:
         return load_image(self.root / self.data["subjects"][subject]["labels"], dtype=np.int16)
+
+    def mask(self, subject: str) -> np.ndarray | None:
+        """The dataset's own mask of a subject (Learn2Reg's ``masksTr``), None where it has none."""
+        entry = self.data["subjects"][subject]
+        return load_image(self.root / entry["mask"], dtype=np.int16) > 0 if "mask" in entry else None
 
     def landmarks(self, pair: dict) -> tuple[np.ndarray, np.ndarray] | None:
         """The pair's ``(fixed, moving)`` landmarks ``[n, ndim]`` in voxels, or None."""
@@ -139,13 +158,23 @@ def test_pairs(test_ids: list[str], count: int, seed: int) -> list[tuple[str, st
     return [(f"pair-{k:03d}", *ordered[index]) for k, index in enumerate(chosen)]
 
 
-def write_subject(out_dir: Path, sid: str, image: np.ndarray, labels: np.ndarray | None, spacing) -> dict:
-    """Save a prepared subject's image and label map (zeros when it has none) under
-    ``out_dir/subjects/``; its manifest entry."""
+def write_subject(
+    out_dir: Path,
+    sid: str,
+    image: np.ndarray,
+    labels: np.ndarray | None,
+    spacing,
+    mask: np.ndarray | None = None,
+) -> dict:
+    """Save a prepared subject's image, label map (zeros when it has none) and, where the dataset
+    has one, its mask under ``out_dir/subjects/``; its manifest entry."""
     entry = {"image": f"subjects/{sid}_image.nii.gz", "labels": f"subjects/{sid}_labels.nii.gz"}
     save_image(out_dir / entry["image"], image.astype(np.float32), spacing)
     labels = np.zeros(image.shape, np.int16) if labels is None else labels.astype(np.int16)
     save_image(out_dir / entry["labels"], labels, spacing)
+    if mask is not None:
+        entry["mask"] = f"subjects/{sid}_mask.nii.gz"
+        save_image(out_dir / entry["mask"], (mask > 0).astype(np.int16), spacing)
     return entry
 
 

@@ -51,6 +51,7 @@ class Scan:
     labels: Volume | None = None
     landmarks: np.ndarray | None = None
     intensity: dict | None = None  # overrides the recipe's (e.g. MR and CT of one pair)
+    mask: Volume | None = None  # the dataset's own mask (Learn2Reg masksTr), where it has one
 
 
 @dataclass
@@ -93,7 +94,11 @@ def place(out_dir: Path, scan: Scan, recipe: Recipe, affine: np.ndarray, setting
             )
         renumbered = volumes.remap(scan.labels.array, recipe.label_map)
         labels = volumes.resample(Volume(renumbered, scan.labels.affine, scan.labels.path), affine, shape, 0)
-    return manifest.write_subject(out_dir, scan.id, array, labels, settings["spacing"])
+    mask = None
+    if scan.mask is not None:
+        binary = Volume((scan.mask.array > 0).astype(np.int16), scan.mask.affine, scan.mask.path)
+        mask = volumes.resample(binary, affine, shape, 0)
+    return manifest.write_subject(out_dir, scan.id, array, labels, settings["spacing"], mask)
 
 
 def write_manifest(
