@@ -148,6 +148,8 @@ def test_unigradicon_refuses_a_weights_file_that_is_not_its_network_naming_it(tm
 
 
 def test_unigradicon_missing_weights_are_downloaded_or_named_with_their_url(tmp_path, monkeypatch, server):
+    import hashlib
+
     from regbench.baselines import unigradicon as method
 
     server.files["weights.trch"] = b"published weights"
@@ -155,6 +157,17 @@ def test_unigradicon_missing_weights_are_downloaded_or_named_with_their_url(tmp_
     target = tmp_path / "weights" / "unigradicon.trch"
     assert method.weights_file(unigradicon_settings(target)) == target
     assert target.read_bytes() == b"published weights"
+    # no pinned checksum: the first download's is recorded, and a changed file is refused by it
+    sha256 = hashlib.sha256(b"published weights").hexdigest()
+    assert method.expected_sha256(unigradicon_settings(target), target) == sha256
+    target.write_bytes(b"published weights, altered")
+    with pytest.raises(RuntimeError, match=rf"unigradicon.trch has sha256 \w+, expected {sha256}"):
+        method.network(str(target), "unigradicon", UNIGRADICON_GRID, "lncc", "cpu", sha256)
+    # a pinned checksum that the download does not match: nothing is kept under the weights' name
+    pinned = tmp_path / "pinned.trch"
+    with pytest.raises(RuntimeError, match=r"pinned.trch are missing .*sha256 \w+, expected 0{64}"):
+        method.weights_file(unigradicon_settings(pinned, weights_sha256="0" * 64))
+    assert not pinned.exists()
 
     monkeypatch.setitem(method.URLS, "unigradicon", server.url("missing.trch"))
     elsewhere = tmp_path / "elsewhere.trch"

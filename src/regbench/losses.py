@@ -64,7 +64,12 @@ def mind_ssc(image: torch.Tensor, radius: int = 2, dilation: int = 2) -> torch.T
     images (``[B, 4, H, W]`` in 2D; Heinrich et al., MICCAI 2013): patch SSDs (box of side
     2·radius + 1) between the pairs of neighbourhood offsets (× dilation) at squared distance 2,
     minus their minimum over the channels, divided by their channel mean (clamped to
-    [0.001, 1000] × its image mean), through exp(−·)."""
+    [0.001, 1000] × its image mean), through exp(−·).
+
+    The channels come in the order of :func:`_ssc_pairs`, not in the reference's (which permutes
+    them into its C++ implementation's order, rethink-reg-spec §2.1): the MIND loss (a mean of
+    squared differences over channels) and ConvexAdam's SSD do not depend on the order, but a
+    comparison with the reference's descriptors channel by channel needs that permutation."""
     ndim = image.ndim - 2
     padded = F.pad(image, [dilation] * 2 * ndim, mode="replicate")
     size = image.shape[2:]
