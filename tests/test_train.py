@@ -63,12 +63,13 @@ def test_killed_training_resumes_from_checkpoint_and_matches_uninterrupted(tiny_
     process.wait()
     assert checkpoint.exists(), "no checkpoint was written before the kill"
     assert not resumed.exists(), "a killed run must not leave a model file"
-    for log in ("log.csv", "val_log.csv"):  # Snakemake deletes a rule's logs before rerunning it
-        resumed.with_name(log).unlink()
+    # the logs grow in running files: nothing that looks like a finished run's log is left
+    assert not resumed.with_name("log.csv").exists() and not resumed.with_name("val_log.csv").exists()
+    assert resumed.with_name("log.running.csv").exists()
 
     rerun = subprocess.run(train_cmd(tiny_manifest, resumed), check=True, capture_output=True, text=True)
     assert "resuming cnn-DWP" in rerun.stdout
-    assert not checkpoint.exists()
+    assert not checkpoint.exists() and not resumed.with_name("log.running.csv").exists()
     a = torch.load(reference, weights_only=False)["state_dict"]
     b = torch.load(resumed, weights_only=False)["state_dict"]
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -263,4 +264,45 @@ def test_training_without_validation_subjects_logs_no_validation(tmp_path, tiny_
     train(
         no_val, "cnn", SETTINGS | {"iterations": 2}, 1, folder / "model.pt", folder / "log.csv", "cpu", 1, 0
     )
-    assert (folder / "val_log.csv").read_text() == "iteration,pairs,similarity,dice\n"
+    assert (folder / "val_log.csv").read_text() == "iteration,pairs,similarity,dice,folding_pct\n"
+
+
+def test_a_snapshot_is_the_run_at_that_iteration_and_belongs_to_its_run(tiny_manifest, tmp_path):
+    """The weights kept at iteration 20 of a 30-iteration run are those of a 20-iteration run
+    (the learning rate follows the iteration, not the length); a snapshot of another run is refused."""
+    from regbench import snapshots
+    from regbench.train import train
+
+    settings = SETTINGS | {"iterations": 30, "iterations_per_epoch": 10, "lr_decay": 0.9, "val_every": 0}
+    cpu = torch.device("cpu")
+    long, short = tmp_path / "long" / "model.pt", tmp_path / "short" / "model.pt"
+    train(tiny_manifest, "cnn", settings, 1, long, long.with_name("log.csv"), "cpu", 1, 0, keep=(10, 20))
+    train(
+        tiny_manifest, "cnn", settings | {"iterations": 20}, 1, short, short.with_name("log.csv"), "cpu", 1, 0
+    )
+    assert sorted(p.name for p in long.with_name("snapshots").iterdir()) == ["iter10.pt", "iter20.pt"]
+    kept, alone = snapshots.load(long, cpu, 20).state_dict(), snapshots.load(short, cpu).state_dict()
+    assert all(torch.equal(kept[k], alone[k]) for k in kept)
+    with pytest.raises(
+        FileNotFoundError, match=r"did not keep iteration 15 \(kept: \[10, 20\]\).*--forcerun train"
+    ):
+        snapshots.load(long, cpu, 15)
+    # a snapshot left by a run with other settings (a rerun with another lr killed after it)
+    other = tmp_path / "other" / "model.pt"
+    train(
+        tiny_manifest,
+        "cnn",
+        settings | {"lr": 0.01},
+        1,
+        other,
+        other.with_name("log.csv"),
+        "cpu",
+        1,
+        0,
+        keep=(10,),
+    )
+    (long.with_name("snapshots") / "iter10.pt").write_bytes(
+        (other.with_name("snapshots") / "iter10.pt").read_bytes()
+    )
+    with pytest.raises(ValueError, match="kept by another training run"):
+        snapshots.load(long, cpu, 10)
