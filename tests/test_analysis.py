@@ -162,3 +162,65 @@ def test_training_figure_shows_the_validation_panels_that_were_logged(tmp_path):
     assert training_figure(runs[1:], tmp_path / "no-dice.png") == ["loss", "similarity"]
     (runs[1] / "val_log.csv").write_text("iteration,pairs,similarity,dice\n")
     assert training_figure(runs[1:], tmp_path / "loss.png") == ["loss"]
+
+
+def seeded_table(design_effects: dict[int, float], n=40, noise=0.01) -> pd.DataFrame:
+    """cnn and cnn-DWP on the same ``n`` pairs with one row per seed; cnn-DWP's Dice is cnn's
+    times (1 + the seed's design effect), plus pair noise."""
+    rng = np.random.default_rng(7)
+    base = rng.uniform(0.6, 0.8, n)
+    rows = []
+    for seed, effect in design_effects.items():
+        jitter = rng.normal(0, noise, n)
+        for method, values in (("cnn", base), ("cnn-DWP", base * (1 + effect) + jitter)):
+            rows += [
+                dict(task="t", method=method, seed=seed, pair_id=f"p{i}", dice=v)
+                for i, v in enumerate(values)
+            ]
+    return pd.DataFrame(rows)
+
+
+def test_effects_of_opposite_sign_across_seeds_give_an_interval_that_contains_zero():
+    """Seeds 0-2 find +8 %, -6 %, +2 %: over the pairs alone each seed's interval is narrow and
+    two of them exclude 0; with the seeds resampled the interval covers them all, and 0."""
+    pairs = seeded_table({0: 0.08, 1: -0.06, 2: 0.02})
+    summary, detail = stats.disentangle(pairs, metrics=["dice"], n_boot=2000)
+    row = summary.set_index("factor").loc["design"]
+    assert row["ci_low"] < 0 < row["ci_high"] and row["ci_low"] < -4 and row["ci_high"] > 6
+    assert (row["seeds"], row["sign_agreement"]) == (3, 2)  # +8 and +2 agree with the estimate's sign
+    for seed in (0, 1):
+        alone, _ = stats.disentangle(pairs[pairs["seed"] == seed], metrics=["dice"], n_boot=2000)
+        one = alone.iloc[0]
+        assert not one["ci_low"] < 0 < one["ci_high"] and one["ci_high"] - one["ci_low"] < 2
+        assert one["seeds"] == 1
+    comparison = stats.compare(pairs, n_boot=2000).set_index(["metric", "method"]).loc[("dice", "cnn-DWP")]
+    assert comparison["ci_low"] < 0 < comparison["ci_high"] and comparison["sign_agreement"] == 2
+    assert comparison["significance"] == ""  # the pairs test alone would not see the disagreement
+    assert comparison["seed_std"] > 0.03
+
+
+def test_identical_seeds_give_the_pairs_only_result():
+    once = seeded_table({0: 0.05})
+    thrice = pd.concat([once.assign(seed=s) for s in (0, 1, 2)], ignore_index=True)
+    for frame in (stats.disentangle(once, ["dice"], 500)[0], stats.compare(once, n_boot=500)):
+        again = (
+            stats.disentangle(thrice, ["dice"], 500)[0]
+            if "factor" in frame
+            else stats.compare(thrice, n_boot=500)
+        )
+        for column in ("improvement_pct", "ci_low", "ci_high"):
+            np.testing.assert_allclose(again[column], frame[column], rtol=1e-12)
+    summary = stats.disentangle(thrice, ["dice"], 500)[0].iloc[0]
+    assert (summary["seeds"], summary["sign_agreement"]) == (3, 3)
+
+
+def test_one_seed_tables_say_that_training_variance_is_missing():
+    once = seeded_table({0: 0.05})
+    text = tables.markdown(tables.summary(once, stats.compare(once, n_boot=200)))
+    assert "training variance is not in these numbers" in text
+    assert "[" not in next(line for line in text.splitlines() if line.startswith("| cnn-DWP"))
+    several = seeded_table({0: 0.05, 1: 0.02})
+    text = tables.markdown(tables.summary(several, stats.compare(several, n_boot=200)))
+    assert "training variance is not" not in text and "std between the seeds' means" in text
+    row = next(line for line in text.splitlines() if line.startswith("| cnn-DWP"))
+    assert row.count("[") == 1  # mean ± std over pairs [std between seeds]

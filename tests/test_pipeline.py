@@ -3,6 +3,7 @@
 import filecmp
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -11,11 +12,36 @@ from tests.conftest import TINY, snakemake
 pytestmark = pytest.mark.integration
 
 
+#: the tiny study of ``runs`` has an external method too: ``zeros``, zero fields in the Learn2Reg
+#: layout under <run>/submission/ (this overlay, merged over the tiny config, names it; the last
+#: --configfile option is the one Snakemake reads, so it names both files)
+EXTERNAL = ("--configfile", str(TINY), "external.yaml")
+
+
+def zero_fields(folder, manifest_path):
+    """A submission of zero fields for every pair of a prepared manifest (Learn2Reg layout)."""
+    import json
+
+    import numpy as np
+
+    data = json.loads(manifest_path.read_text())
+    folder.mkdir(exist_ok=True)
+    for pair in data["pairs"]:
+        zeros = np.zeros((*data["shape"], data["dims"]), np.float32)
+        np.savez(folder / f"disp_{pair['fixed']}_{pair['moving']}.npz", disp=zeros)
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
+    import yaml
+
     first, second = tmp_path_factory.mktemp("run1"), tmp_path_factory.mktemp("run2")
-    snakemake(first)
-    snakemake(second)
+    overlay = {"task_settings": {"tiny": {"external": {"zeros": {"folder": "submission"}}}}}
+    for run in (first, second):
+        (run / "external.yaml").write_text(yaml.safe_dump(overlay))
+        snakemake(run, "results/tiny/data/manifest.json", *EXTERNAL)  # the pairs the fields are for
+        zero_fields(run / "submission", run / "results/tiny/data/manifest.json")
+        snakemake(run, *EXTERNAL)
     return first, second
 
 
@@ -24,7 +50,10 @@ def test_tables_have_every_method_and_learning_beats_identity(runs):
     # demons and rescnn: the example plugin's method and backbone, beside the built-ins;
     # unigradicon is listed too, and left out: it registers 3D images and this task is 2D
     baselines = ["identity", "ants", "elastix", "convexadam", "fireants", "demons"]
-    assert list(table.index) == [*baselines, "cnn", "rescnn", "cnn-DWP"]
+    assert list(table.index) == [*baselines, "zeros", "cnn", "rescnn", "cnn-DWP"]
+    # the external method: its own row group, scored as the identity (zero fields) on the same pairs
+    assert table.loc["zeros", "group"] == "External methods"
+    assert table.loc["zeros", "dice_mean"] == table.loc["identity", "dice_mean"]
     assert table["pairs"].eq(4).all()
     assert table["dice_mean"].between(0, 1).all() and (table["hd95_mean"] >= 0).all()
     for method in ("ants", "elastix", "convexadam", "fireants", "demons", "cnn", "cnn-DWP", "rescnn"):
@@ -32,11 +61,14 @@ def test_tables_have_every_method_and_learning_beats_identity(runs):
         assert table.loc[method, "epe_mm_mean"] < table.loc["identity", "epe_mm_mean"]
     assert table.loc["identity", "nonpositive_jacobian_pct_mean"] == 0 and table["ndv_pct_mean"].notna().all()
     assert (
-        table["ssim_mean"].between(0, 1).all() and table["peak_memory_mb_mean"].drop("identity").gt(0).all()
+        table["ssim_mean"].between(0, 1).all()
+        and table["peak_memory_mb_mean"].drop(["identity", "zeros"]).gt(0).all()
+        and np.isnan(table.loc["zeros", "runtime_s_mean"])  # made elsewhere: not measured here
     )
     assert table.loc["cnn", "ssim_mean"] > table.loc["identity", "ssim_mean"]
     markdown = (runs[0] / "results/tiny/tables/summary.md").read_text()
-    groups = ["*Reference*", "*Baseline*", "*Trend-driven backbones*", "*Registration-specific designs*"]
+    groups = ["*Reference*", "*External methods*", "*Baseline*", "*Trend-driven backbones*"]
+    groups.append("*Registration-specific designs*")
     assert [line.split(" |")[0][2:] for line in markdown.splitlines() if line.startswith("| *")] == groups
     assert "| cnn-DWP (DWP) | 4 × 1 |" in markdown
     latex = (runs[0] / "results/tiny/tables/summary.tex").read_text()
@@ -55,6 +87,16 @@ def test_tables_have_every_method_and_learning_beats_identity(runs):
         dice[model] = validation["dice"]
     assert all(d.between(0, 1).all() for d in dice.values()) and dice["cnn"].iloc[-1] > dice["cnn"].iloc[0]
     assert (runs[0] / "results/tiny/figures/training.png").stat().st_size > 10_000
+    # budget curves: each network at its snapshot (75 iterations) and at the end (150), one seed
+    curves = pd.read_csv(runs[0] / "results/tiny/budget/curves.csv")
+    assert sorted(set(curves["method"])) == ["cnn", "cnn-DWP", "rescnn"]
+    assert set(curves["iteration"]) == {75, 150} and curves["seeds"].eq(1).all()
+    final = curves[curves["iteration"] == 150].set_index("method")["mean"]
+    assert final["cnn"] == pytest.approx(table.loc["cnn", "dice_mean"])  # the final model is the 150 point
+    effects = pd.read_csv(runs[0] / "results/tiny/budget/effects.csv")
+    assert set(effects["iteration"]) == {75, 150} and set(effects["factor"]) == {"design"}
+    assert (runs[0] / "results/tiny/budget/curves.png").stat().st_size > 10_000
+    assert "75" in (runs[0] / "results/tiny/budget/summary.md").read_text()
 
 
 def test_stress_and_evaluation_sets_are_registered_by_the_task_models_and_summarised(tmp_path):
@@ -97,8 +139,9 @@ def test_same_config_and_seed_give_identical_metric_files(runs):
     first, second = (run / "results/tiny/metrics" for run in runs)
     names = sorted(p.name for p in first.iterdir())
     learned = ["cnn-DWP-seed0.csv", "cnn-seed0.csv", "rescnn-seed0.csv"]
+    learned += ["cnn-DWP@75-seed0.csv", "cnn@75-seed0.csv", "rescnn@75-seed0.csv"]  # snapshots
     baselines = ["ants-seed0.csv", "elastix-seed0.csv", "convexadam.csv", "fireants.csv", "demons.csv"]
-    baselines.append("identity.csv")
+    baselines += ["identity.csv", "zeros.csv"]
     assert names == sorted([*baselines, *learned])
     match, mismatch, errors = filecmp.cmpfiles(first, second, names, shallow=False)
     assert mismatch == [] and errors == []
@@ -108,10 +151,10 @@ def test_pairs_per_job_splits_registration_and_evaluation_without_changing_resul
     """Rerun the second study with jobs of at most 3 of its 4 pairs: trained models are reused,
     every method is registered and scored in two jobs, and the rows are the same. Splitting is
     the same code for every method without training: two of them (one seeded) stand for all."""
-    done = snakemake(runs[1], "--config", "pairs_per_job=3", "baselines=[identity,ants]")
+    done = snakemake(runs[1], *EXTERNAL, "--config", "pairs_per_job=3", "baselines=[identity,ants]")
     assert "rule train:" not in done.stdout + done.stderr
     metrics = runs[1] / "results/tiny/metrics"
-    methods = ("identity", "ants-seed0", "cnn-seed0", "cnn-DWP-seed0", "rescnn-seed0")
+    methods = ("identity", "ants-seed0", "zeros", "cnn-seed0", "cnn-DWP-seed0", "rescnn-seed0")
     for method in methods:
         parts = [pd.read_csv(metrics / f"{method}.part{k}of2.csv") for k in (1, 2)]
         assert [part["pair_id"].nunique() for part in parts] == [2, 2]
@@ -162,6 +205,8 @@ def test_training_killed_under_snakemake_resumes_with_its_whole_log_and_is_resco
     os.killpg(job.pid, signal.SIGKILL)
     job.wait()
     assert (run / "checkpoint.pt").exists() and (run / "model.pt").exists()
+    # the kept model keeps its whole training log (the rerun's grows beside it)
+    assert list(pd.read_csv(run / "train_log.csv")["iteration"]) == list(range(1, 201))
 
     snakemake(tmp_path, "--unlock", *args)
     again = snakemake(tmp_path, *args)
@@ -170,32 +215,6 @@ def test_training_killed_under_snakemake_resumes_with_its_whole_log_and_is_resco
     log = pd.read_csv(run / "train_log.csv")
     assert list(log["iteration"]) == list(range(1, 201))
     assert not (run / "checkpoint.pt").exists()
-
-
-def test_external_fields_are_scored_through_the_workflow_like_any_method(tmp_path):
-    """A folder of zero fields in the Learn2Reg layout, as an external method, scores exactly as
-    the identity does."""
-    import json
-
-    import numpy as np
-    import yaml
-
-    config = yaml.safe_load(TINY.read_text()) | {"models": ["cnn"], "baselines": ["identity"]}
-    folder = tmp_path / "submission"
-    config["task_settings"]["tiny"]["external"] = {"zeros": {"folder": str(folder)}}
-    (tmp_path / "external.yaml").write_text(yaml.safe_dump(config))
-    manifest = "results/tiny/data/manifest.json"
-    snakemake(tmp_path, manifest, "--configfile", str(tmp_path / "external.yaml"))
-    data = json.loads((tmp_path / manifest).read_text())
-    folder.mkdir()
-    for pair in data["pairs"]:
-        zeros = np.zeros((*data["shape"], data["dims"]), np.float32)
-        np.savez(folder / f"disp_{pair['fixed']}_{pair['moving']}.npz", disp=zeros)
-    targets = ["results/tiny/metrics/identity.csv", "results/tiny/metrics/zeros.csv"]
-    snakemake(tmp_path, *targets, "--configfile", str(tmp_path / "external.yaml"))
-    identity, zeros = (pd.read_csv(tmp_path / t) for t in targets)
-    assert set(zeros["method"]) == {"zeros"} and len(zeros) == len(identity) > 0
-    pd.testing.assert_series_equal(zeros["value"], identity["value"])
 
 
 def test_unknown_config_key_is_named(tmp_path):
@@ -254,10 +273,11 @@ def test_tables_rebuild_from_cached_results_without_upstream_jobs(runs, tmp_path
     folder that holds nothing but the metric, timing, preview and data files (new mtimes, no
     checkpoints, no Snakemake metadata) with ``from_cache=true``."""
     before = pd.read_csv(runs[0] / "results/tiny/tables/summary.csv")
-    aggregates = {"aggregate": 1, "aggregate_study": 1, "all": 1}
+    aggregates = {"aggregate": 1, "aggregate_budget": 1, "aggregate_study": 1, "all": 1}
     shutil.rmtree(runs[0] / "results/tiny/tables")
     shutil.rmtree(runs[0] / "results/study")
-    dry = snakemake(runs[0], "-n")
+    shutil.rmtree(runs[0] / "results/tiny/budget")
+    dry = snakemake(runs[0], "-n", *EXTERNAL)
     assert planned_jobs(dry.stdout + dry.stderr) == aggregates
     shutil.copytree(
         runs[0] / "results/tiny",
@@ -265,9 +285,47 @@ def test_tables_rebuild_from_cached_results_without_upstream_jobs(runs, tmp_path
         ignore=shutil.ignore_patterns("train", "fields", "logs", "benchmarks", "summary.*", "curves.*"),
         copy_function=shutil.copy,  # new mtimes, in no particular order
     )
-    done = snakemake(tmp_path, "--config", "from_cache=true")
+    shutil.copy(runs[0] / "external.yaml", tmp_path)
+    done = snakemake(tmp_path, *EXTERNAL, "--config", "from_cache=true")
     assert planned_jobs(done.stdout + done.stderr) == aggregates
     after = pd.read_csv(tmp_path / "results/tiny/tables/summary.csv")
     pd.testing.assert_frame_equal(before, after)
     assert (tmp_path / "results/study/disentangling.md").exists()
     assert not (tmp_path / "results/tiny/train").exists()
+
+
+def test_replacing_an_external_methods_files_rescores_exactly_that_method(runs):
+    """The folder's files are inputs of the import: a new field for one pair reimports and rescores
+    the external method, and nothing else is rerun but the tables."""
+    import numpy as np
+
+    folder = runs[0] / "submission"
+    replaced = sorted(folder.iterdir())[0]
+    np.savez(replaced, disp=np.ones_like(np.load(replaced)["disp"]))
+    dry = snakemake(runs[0], "-n", *EXTERNAL)
+    jobs = planned_jobs(dry.stdout + dry.stderr)
+    assert jobs == {"import_external_fields": 1, "evaluate": 1, "aggregate": 1, "aggregate_study": 1} | {
+        "aggregate_budget": 1,  # it reads the task's per-pair table
+        "all": 1,
+    }
+    snakemake(runs[0], *EXTERNAL)
+    table = pd.read_csv(runs[0] / "results/tiny/tables/summary.csv").set_index("method")
+    assert table.loc["zeros", "epe_mm_mean"] != table.loc["identity", "epe_mm_mean"]
+
+
+def test_changing_the_snapshot_list_retrains_nothing(runs, tmp_path):
+    """Snapshots are no training setting: another list plans registration and scoring only, and
+    an iteration the runs did not keep is named when its registration runs, with what to do."""
+    import yaml
+
+    overlay = yaml.safe_load((runs[1] / "external.yaml").read_text())
+    overlay["task_settings"]["tiny"]["training"] = {"snapshots": [50, 75]}
+    (runs[1] / "snapshots.yaml").write_text(yaml.safe_dump(overlay))
+    args = ("--configfile", str(TINY), "snapshots.yaml")
+    dry = snakemake(runs[1], "-n", *args)
+    jobs = planned_jobs(dry.stdout + dry.stderr)
+    assert "train" not in jobs and jobs["register_model"] == 3 and jobs["aggregate_budget"] == 1
+    done = snakemake(runs[1], "results/tiny/metrics/cnn@50-seed0.csv", *args, check=False)
+    assert done.returncode != 0
+    log = (runs[1] / "results/tiny/logs/register/cnn@50-seed0.log").read_text()
+    assert "did not keep iteration 50 (kept: [75])" in log and "--forcerun train" in log

@@ -1,7 +1,8 @@
 """Validation during training: every ``val_every`` iterations the network registers the task's
-validation pairs, and their similarity (the training similarity loss, lower is better) and mean
-Dice (where the subjects have label maps) are logged. This is for watching convergence only: no
-model is selected by it, the final model is the one evaluated (as in the reference).
+validation pairs, and their similarity (the training similarity loss, lower is better), mean
+Dice (where the subjects have label maps) and folding (% of voxels with det J ≤ 0) are logged.
+It is for watching convergence, and for choosing λ per model where a study asks for it
+(:mod:`regbench.selection`, from the last row): the final model of a run is the one evaluated.
 
 Validation pairs come from the manifest's ``val`` split: each validation subject's image is moved
 onto the next one's (cyclically), the first ``val_pairs`` of those pairs. A task without validation
@@ -17,7 +18,7 @@ from regbench import metrics
 from regbench.data.manifest import Manifest
 from regbench.models.fields import warp
 
-VAL_LOG_HEADER = "iteration,pairs,similarity,dice\n"
+VAL_LOG_HEADER = "iteration,pairs,similarity,dice,folding_pct\n"
 
 
 def validation_pairs(manifest: Manifest, count: int) -> list[tuple[str, str]]:
@@ -49,7 +50,7 @@ class Validation:
         where no pair has a label present in both its images)."""
         was_training = model.training
         model.eval()
-        similarities, dices = [], []
+        similarities, dices, folding = [], [], []
         for (fixed, moving), (fixed_labels, moving_labels) in self.pairs:
             fixed, moving = fixed.to(self.device), moving.to(self.device)
             with torch.autocast(
@@ -57,6 +58,7 @@ class Validation:
             ):
                 disp = model.predict(moving, fixed).float()
             similarities.append(float(self.similarity(warp(moving, disp), fixed)))
+            folding.append(metrics.nonpositive_percent(metrics.jacobian_determinant(disp[0].cpu().numpy())))
             scored = [
                 label
                 for label in self.labels
@@ -69,4 +71,4 @@ class Validation:
                 dices.append(float(np.mean(list(per_label.values()))))
         model.train(was_training)
         dice = f"{np.mean(dices):.6f}" if dices else ""
-        return f"{iteration},{len(self.pairs)},{np.mean(similarities):.6f},{dice}\n"
+        return f"{iteration},{len(self.pairs)},{np.mean(similarities):.6f},{dice},{np.mean(folding):.6f}\n"

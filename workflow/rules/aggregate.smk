@@ -2,6 +2,7 @@ localrules:
     aggregate,
     aggregate_study,
     aggregate_stress,
+    aggregate_budget,
 
 
 rule aggregate:
@@ -11,6 +12,8 @@ rule aggregate:
         timings=lambda w: expand("results/{task}/timing/{part}.csv", task=w.task, part=evaluated(w.task)),
         # one preview per method: its first job's
         previews=lambda w: [f"results/{w.task}/previews/{parts(w.task, m)[0]}.npz" for m in methods(w.task)],
+        # the λ each model got, where the task chooses it (training.lambda_grid)
+        lambdas=lambda w: lambda_selections(w.task),
     output:
         pairs="results/{task}/tables/per_pair.csv",
         comparison="results/{task}/tables/comparison.csv",
@@ -35,8 +38,8 @@ rule aggregate:
         ENV
     shell:
         "python -m regbench aggregate --manifest {input.manifest} --metrics {input.metrics} "
-        "--timings {input.timings} --previews {input.previews} --settings {params.settings:q} "
-        "--out results/{wildcards.task} > {log} 2>&1"
+        "--timings {input.timings} --previews {input.previews} --lambdas {input.lambdas} "
+        "--settings {params.settings:q} --out results/{wildcards.task} > {log} 2>&1"
 
 
 rule aggregate_study:
@@ -97,3 +100,39 @@ rule aggregate_stress:
     shell:
         "python -m regbench aggregate-stress --manifests {input.manifests} --metrics {input.metrics} "
         "--settings {params.settings:q} --out results/{wildcards.task}/stress > {log} 2>&1"
+
+
+# accuracy against training length: the snapshots of the same runs, beside the final models
+rule aggregate_budget:
+    wildcard_constraints:
+        task=BASE_TASK,
+    input:
+        per_pair="results/{task}/tables/per_pair.csv",
+        metrics=lambda w: expand(
+            "results/{task}/metrics/{part}.csv", task=w.task, part=evaluated(w.task, snapshot_methods(w.task))
+        ),
+    output:
+        markdown="results/{task}/budget/summary.md",
+        curves=report(
+            "results/{task}/budget/curves.csv",
+            caption="../report/budget.rst",
+            category="Training budget",
+            subcategory="{task}",
+        ),
+        effects="results/{task}/budget/effects.csv",
+        figure=report(
+            "results/{task}/budget/curves.png",
+            caption="../report/budget.rst",
+            category="Training budget",
+            subcategory="{task}",
+        ),
+        pdf="results/{task}/budget/curves.pdf",
+    params:
+        settings=lambda w: budget_settings(w.task),
+    log:
+        "results/{task}/logs/aggregate_budget.log",
+    conda:
+        ENV
+    shell:
+        "python -m regbench aggregate-budget --per-pair {input.per_pair} --metrics {input.metrics} "
+        "--settings {params.settings:q} --out results/{wildcards.task}/budget > {log} 2>&1"

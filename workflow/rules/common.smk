@@ -15,6 +15,7 @@ os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [SRC, os.environ.get("
 
 from regbench import config as regbench_config
 from regbench import registry
+from regbench.layout import field_files
 
 
 regbench_config.coerce_command_line(config)
@@ -47,11 +48,16 @@ wildcard_constraints:
     part=r"(\.part\d+of\d+)?",
     # a model's snapshot: cnn-DWP@100 is cnn-DWP after 100 iterations of its training run
     at=r"(@\d+)?",
-    # one run of a λ grid (training.lambda_grid): results/<task>/train/<model>/seed<k>/lambda<λ>/
-    lam=r"(/lambda[0-9][0-9.e+-]*)?",
+    # the λ of one run of a λ grid (training.lambda_grid)
+    lam=r"[0-9][0-9.e+-]*",
 
 
 BASE_TASK = r"[A-Za-z0-9_]+"  # wildcard constraint of rules that only a task itself has
+#: the tasks whose models train at every λ of a grid (training.lambda_grid) and keep one
+GRID_TASKS = [task for task in config["tasks"] if regbench_config.lambda_grid(config, task)]
+#: wildcard constraints of a task whose models train once (train) or once per λ (train_lambda)
+ONE_LAMBDA_TASK = "".join(f"(?!{task}(?![A-Za-z0-9_]))" for task in GRID_TASKS) + BASE_TASK
+GRID_TASK = "|".join(GRID_TASKS) or "(?!)"
 
 
 def task_settings(task, section):
@@ -64,10 +70,10 @@ def settings_json(task, section):
     return json.dumps(task_settings(task, section), sort_keys=True)
 
 
-def training_json(task, model, lam=""):
+def training_json(task, model, lam=None):
     """A model's training settings on a task as JSON (its ``per_model`` entry applied; ``lam``:
-    '' or the ``/lambda<λ>`` of a λ grid's run)."""
-    value = float(lam.removeprefix("/lambda")) if lam else None
+    the λ of a λ grid's run)."""
+    value = None if lam is None else float(lam)
     return json.dumps(regbench_config.training_settings(config, task, model, value), sort_keys=True)
 
 
@@ -96,6 +102,22 @@ def aggregate_settings(task):
         config["analysis"],
         primary_metric=task_settings(task, "evaluation")["primary_metric"],
         swin_window=task_settings(task, "training").get("swin_window"),
+    )
+    return json.dumps(settings, sort_keys=True)
+
+
+def lambda_selections(task):
+    """The λ selections of a task's models (none without a λ grid)."""
+    base = base_task(task)
+    return [f"results/{base}/train/{m}/lambda.json" for m in MODELS] if base in GRID_TASKS else []
+
+
+def budget_settings(task):
+    """A task's budget analysis settings as JSON: the study's, its primary metric, its iterations."""
+    settings = dict(
+        config["analysis"],
+        primary_metric=task_settings(task, "evaluation")["primary_metric"],
+        iterations=task_settings(task, "training")["iterations"],
     )
     return json.dumps(settings, sort_keys=True)
 

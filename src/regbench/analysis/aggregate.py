@@ -32,7 +32,16 @@ def parameter_counts(methods, ndim: int, window=None) -> dict[str, int]:
     return counts
 
 
-def aggregate_task(manifest_path, metric_paths, timing_paths, preview_paths, folder, settings: dict) -> str:
+def chosen_lambdas(paths) -> dict[str, float]:
+    """Model -> the λ chosen for it, from ``train/<model>/lambda.json`` files."""
+    from regbench.io import read_json
+
+    return {Path(path).parent.name: read_json(path)["selected"] for path in paths}
+
+
+def aggregate_task(
+    manifest_path, metric_paths, timing_paths, preview_paths, folder, settings: dict, lambda_paths=()
+) -> str:
     """Write a task's tables and figures under ``folder`` (``tables/``, ``figures/``); return the
     Markdown table."""
     folder = Path(folder)
@@ -40,11 +49,13 @@ def aggregate_task(manifest_path, metric_paths, timing_paths, preview_paths, fol
     pairs = tables.per_pair(tables.read_rows([*metric_paths, *timing_paths]))
     if metric not in pairs or pairs[metric].isna().all():
         raise ValueError(f"primary metric {metric!r}: no values in {metric_paths[0]} and the others")
-    comparison = stats.compare(pairs, baseline, settings["alpha"])
+    comparison = stats.compare(
+        pairs, baseline, settings["alpha"], settings["bootstrap"], settings["confidence"], settings["seed"]
+    )
     if comparison.empty:
         print(f"note: baseline {baseline!r} is not among the methods; no paired tests or markers")
     write_csv(folder / "tables" / "comparison.csv", comparison)
-    table = tables.write_tables(pairs, comparison, folder / "tables", baseline)
+    table = tables.write_tables(pairs, comparison, folder / "tables", baseline, chosen_lambdas(lambda_paths))
     figures.metrics_figure(pairs, folder / "figures" / "metrics.png", baseline)
     figures.heatmap_figure(comparison, metric, folder / "figures" / "heatmap.png", baseline)
     manifest = Manifest.load(manifest_path)
@@ -80,20 +91,31 @@ def _shown(summary: pd.DataFrame) -> pd.DataFrame:
 def disentangling_markdown(summary: pd.DataFrame, confidence: float) -> str:
     level = f"{100 * confidence:g}%"
     lines = [
-        f"| Task | Metric | Factor | Contrasts | Relative improvement (%) [{level} CI] |",
-        "|---|---|---|---|---|",
+        f"| Task | Metric | Factor | Contrasts | Relative improvement (%) [{level} CI] | Seeds agreeing |",
+        "|---|---|---|---|---|---|",
     ]
-    for _, row in _shown(summary).iterrows():
+    shown = _shown(summary)
+    for _, row in shown.iterrows():
         cell = f"{row['improvement_pct']:+.2f} [{row['ci_low']:+.2f}, {row['ci_high']:+.2f}]"
         title = METRICS[row["metric"]].title
-        lines.append(f"| {row['task']} | {title} | {row['factor']} | {row['contrasts']} | {cell} |")
+        agree = f"{row['sign_agreement']}/{row['seeds']}"
+        lines.append(f"| {row['task']} | {title} | {row['factor']} | {row['contrasts']} | {cell} | {agree} |")
     if summary.empty:
-        lines.append("| – | – | – | 0 | no pair of models differs in one factor only |")
+        lines.append("| – | – | – | 0 | no pair of models differs in one factor only | – |")
+    one_seed = shown.empty or shown["seeds"].max() <= 1
+    randomness = (
+        "pairs only: **one training seed per network, so training variance is not included**; a rerun "
+        "with other seeds can fall outside them (set `seeds` to several to include it)"
+        if one_seed
+        else "two-level bootstrap over the test pairs and each network's seeds, so they include "
+        "training variance"
+    )
     note = (
         "\nBackbone: a backbone in place of cnn with the same designs. Design: designs added to the same "
-        "backbone. Better is positive for every metric; intervals are percentile bootstrap over pairs. "
-        "Not shown: metrics whose reference mean is 0 (relative change undefined) and the further "
-        "endpoint-error statistics; disentangling.csv has every row."
+        f"backbone. Better is positive for every metric; intervals are percentile bootstrap, {randomness}. "
+        "Seeds agreeing: in how many seeds (seed k of a model against seed k of its reference) the effect "
+        "has the estimate's sign. Not shown: metrics whose reference mean is 0 (relative change undefined) "
+        "and the further endpoint-error statistics; disentangling.csv has every row."
     )
     return "\n".join(lines) + "\n" + note + "\n"
 

@@ -1,23 +1,35 @@
-"""Paired statistics against the baseline model, and the backbone-versus-design disentangling.
+"""Paired statistics against the baseline model, and the backbone-versus-design disentangling,
+with training randomness in every interval where a study has several seeds.
 
-Every method is scored on the same ID'd pairs, so comparisons are paired: a method's value on a
-pair is first averaged over its seeds, then compared pair by pair with the baseline's.
+Every method is scored on the same ID'd pairs, so comparisons are paired. Two sources of
+randomness stand behind a number: which test pairs were drawn, and how a network's training went
+(initialisation, batch order: its seed). One bootstrap serves every interval: a **two-level
+(hierarchical) bootstrap** that, in each resample, draws the task's pairs with replacement (the same
+draw for every method, which keeps the comparison paired) and, independently for each method,
+its seeds with replacement. A method's value in a resample is the seed-weighted mean of its
+per-seed means over the drawn pairs. With one seed the seed level draws nothing and the interval
+is the pairs-only percentile bootstrap; with identical seeds it is that again. Each contrast also
+says in how many seeds its sign agrees: seed k of a model against seed k of its reference (the
+same initialisation seed and batch order).
 
-- :func:`compare`: per task, metric and method, mean ± std and median over pairs, the relative
-  improvement over the baseline, and the two-sided Wilcoxon signed-rank test on the paired
-  values, Holm-corrected across the methods of a task and metric.
+- :func:`compare`: per task, metric and method, mean ± std over pairs, the between-seed std (std of
+  the per-seed means), median, the relative improvement over the baseline with its bootstrap
+  interval and seed agreement, and the two-sided Wilcoxon signed-rank test on the pair values
+  (averaged over seeds), Holm-corrected across the methods of a task and metric. A difference is
+  marked significant where the corrected p-value is below α and, with several seeds, the
+  bootstrap interval excludes 0 too (the Wilcoxon test sees the pairs only).
 - :func:`disentangle`: the relative improvement attributable to changing the backbone with the
   designs held fixed (``swin-DWP`` against ``cnn-DWP``, ``lk`` against ``cnn``, ...) versus adding
-  registration-specific designs with the backbone held fixed (``cnn-DWP`` against ``cnn``,
-  ``swin-DWCP`` against ``swin``, ...), averaged over those contrasts, per task and across tasks,
-  with percentile bootstrap confidence intervals over pairs (resampled within each task).
+  registration-specific designs with the backbone held fixed (``cnn-DWP`` against ``cnn``, ...),
+  averaged over those contrasts, per task and across tasks (each task weighs the same).
 
 Relative improvement is ``±(method − baseline) / |baseline| × 100`` with the sign chosen so that
-better is positive for every metric (higher Dice, lower HD95, ...), from the means over the
-pairs both methods have a value on; NaN where the baseline mean is 0.
+better is positive for every metric (higher Dice, lower HD95, ...); NaN where the baseline mean is 0.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -35,10 +47,22 @@ def pair_values(pairs: pd.DataFrame, metric: str) -> pd.DataFrame:
     return pairs.groupby(["pair_id", "method"], sort=False)[metric].mean().unstack("method")
 
 
-def relative_improvement(value: float, reference: float, metric: str) -> float:
-    if reference == 0 or np.isnan(reference):
-        return float("nan")
-    return float(METRICS[metric].direction * (value - reference) / abs(reference) * 100.0)
+def seed_values(pairs: pd.DataFrame, metric: str) -> dict[str, pd.DataFrame]:
+    """Per method, ``[seed × pair_id]`` of one task's metric (methods without seeds: one row);
+    every frame has the task's pairs as columns, in one order."""
+    pairs = pairs.assign(seed=pairs["seed"].astype("float").fillna(-1))
+    wide = pairs.pivot_table(index=["method", "seed"], columns="pair_id", values=metric, dropna=False)
+    wide = wide.reindex(columns=list(dict.fromkeys(pairs["pair_id"])))
+    methods = dict.fromkeys(pairs["method"])
+    return {method: wide.xs(method, level="method") for method in methods}
+
+
+def relative_improvement(value, reference, metric: str):
+    """Element-wise relative improvement (%) of ``value`` over ``reference``, better positive."""
+    value, reference = np.asarray(value, float), np.asarray(reference, float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        effect = METRICS[metric].direction * (value - reference) / np.abs(reference) * 100.0
+    return np.where(reference == 0, np.nan, effect)
 
 
 def holm(p_values) -> np.ndarray:
@@ -65,11 +89,91 @@ def paired_test(values: np.ndarray, reference: np.ndarray) -> float:
     return float(wilcoxon(values[keep], reference[keep]).pvalue)
 
 
-def compare(pairs: pd.DataFrame, baseline: str = "cnn", alpha: float = 0.05) -> pd.DataFrame:
+@dataclass
+class Bootstrap:
+    """One task's metric under the two-level bootstrap: per method, its mean in every resample
+    (``means[0]``: the original sample) and its per-seed means (by seed, on the original pairs)."""
+
+    means: dict[str, np.ndarray]
+    seed_means: dict[str, pd.Series]
+
+    def effect(self, method: str, reference: str, metric: str) -> np.ndarray:
+        """The relative improvement of ``method`` over ``reference`` in every resample."""
+        return relative_improvement(self.means[method], self.means[reference], metric)
+
+    def seed_effects(self, method: str, reference: str, metric: str) -> pd.Series:
+        """Per seed that both have, the relative improvement of that seed over that seed."""
+        mine, theirs = self.seed_means[method], self.seed_means[reference]
+        if len(theirs) == 1 and len(mine) > 1:  # a reference without seeds (the identity)
+            theirs = pd.Series(theirs.iloc[0], index=mine.index)
+        common = mine.index.intersection(theirs.index)
+        return pd.Series(relative_improvement(mine[common], theirs[common], metric), index=common)
+
+
+def bootstrap(pairs: pd.DataFrame, metric: str, n_boot: int, rng: np.random.Generator, seed_rng) -> Bootstrap:
+    """The two-level bootstrap of one task's metric. Pair draws come from ``rng`` (the same draws
+    as a pairs-only bootstrap with that generator), seed draws from ``seed_rng``."""
+    tables = seed_values(pairs, metric)
+    n = len(next(iter(tables.values())).columns)
+    counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(float)
+    counts = np.vstack([np.ones(n), counts])
+    means, seed_means = {}, {}
+    for method, table in tables.items():
+        per_seed = np.full((n_boot + 1, len(table)), np.nan)
+        for k, values in enumerate(table.to_numpy()):
+            valid = ~np.isnan(values)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                per_seed[:, k] = counts[:, valid] @ values[valid] / counts[:, valid].sum(axis=1)
+        seed_means[method] = pd.Series(per_seed[0], index=table.index.astype(int))
+        if len(table) == 1:
+            means[method] = per_seed[:, 0]
+            continue
+        weights = seed_rng.multinomial(len(table), np.full(len(table), 1.0 / len(table)), size=n_boot)
+        weights = np.vstack([np.ones(len(table)), weights]).astype(float)
+        weights[np.isnan(per_seed)] = 0  # a seed without values on the drawn pairs
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means[method] = np.nansum(weights * per_seed, axis=1) / weights.sum(axis=1)
+    return Bootstrap(means, seed_means)
+
+
+def _generators(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
+    """The pair draws' generator (as the pairs-only bootstrap seeded ``seed``) and the seed draws'."""
+    return np.random.default_rng(seed), np.random.default_rng([seed, 1])
+
+
+def agreement(seed_effects: pd.Series, estimate: float) -> tuple[int, int]:
+    """``(k, n)``: k of the n seeds whose effect has the estimate's sign (0 agrees with nothing)."""
+    finite = seed_effects[np.isfinite(seed_effects)]
+    if not np.isfinite(estimate) or estimate == 0:
+        return 0, len(finite)
+    return int((np.sign(finite) == np.sign(estimate)).sum()), len(finite)
+
+
+def _interval(replicates: np.ndarray, lo: float, hi: float) -> tuple[float, float]:
+    """Percentile interval of the finite bootstrap replicates (NaN when there are none, e.g. a
+    baseline mean of 0)."""
+    finite = replicates[np.isfinite(replicates)]
+    return tuple(np.percentile(finite, [lo, hi])) if finite.size else (np.nan, np.nan)
+
+
+def _percentiles(confidence: float) -> tuple[float, float]:
+    return 50 * (1 - confidence), 50 * (1 + confidence)
+
+
+def compare(
+    pairs: pd.DataFrame,
+    baseline: str = "cnn",
+    alpha: float = 0.05,
+    n_boot: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> pd.DataFrame:
     """One row per task, metric and method: statistics and the test against ``baseline``.
 
     Empty when the baseline is not among the methods.
     """
+    lo, hi = _percentiles(confidence)
+    rng, seed_rng = _generators(seed)
     records = []
     for task, group in pairs.groupby("task", sort=False):
         if baseline not in set(group["method"]):
@@ -79,36 +183,50 @@ def compare(pairs: pd.DataFrame, baseline: str = "cnn", alpha: float = 0.05) -> 
                 continue
             table = pair_values(group, metric)
             reference = table[baseline].to_numpy()
+            sampled = bootstrap(group, metric, n_boot, rng, seed_rng)
             rows = []
             for method in table.columns:
                 values = table[method].to_numpy()
                 present = values[~np.isnan(values)]
-                both = ~(np.isnan(values) | np.isnan(reference))
-                improvement = (
-                    relative_improvement(values[both].mean(), reference[both].mean(), metric)
-                    if both.any()
-                    else np.nan
-                )
+                effect = sampled.effect(method, baseline, metric)
+                low, high = _interval(effect[1:], lo, hi)
+                agree, seeds = agreement(sampled.seed_effects(method, baseline, metric), effect[0])
+                per_seed = sampled.seed_means[method]
                 rows.append(
                     {
                         "task": task,
                         "metric": metric,
                         "method": method,
                         "pairs": len(present),
-                        "mean": present.mean() if len(present) else np.nan,
+                        "seeds": len(per_seed),
+                        "mean": sampled.means[method][0],
                         "std": present.std(ddof=1) if len(present) > 1 else np.nan,
+                        "seed_std": per_seed.std(ddof=1) if len(per_seed) > 1 else np.nan,
                         "median": np.median(present) if len(present) else np.nan,
-                        "improvement_pct": improvement,
+                        "improvement_pct": effect[0],
+                        "ci_low": low,
+                        "ci_high": high,
+                        "sign_agreement": agree,
+                        "seeds_compared": seeds,
                         "p_value": np.nan if method == baseline else paired_test(values, reference),
                     }
                 )
             adjusted = holm([row["p_value"] for row in rows])
             for row, p in zip(rows, adjusted):
                 row["p_holm"] = p
-                better = np.sign(row["improvement_pct"]) if not np.isnan(row["improvement_pct"]) else 0
-                row["significance"] = ("better" if better > 0 else "worse") if p < alpha else ""
+                row["significance"] = _significance(row, p, alpha)
             records += rows
     return pd.DataFrame(records)
+
+
+def _significance(row: dict, p_holm: float, alpha: float) -> str:
+    """'better' / 'worse' where the paired test rejects and, with several seeds, the bootstrap
+    interval (which carries training variance) excludes 0; else ''."""
+    if not p_holm < alpha or not np.isfinite(row["improvement_pct"]):
+        return ""
+    if row["seeds"] > 1 and not (row["ci_low"] > 0 or row["ci_high"] < 0):
+        return ""
+    return "better" if row["improvement_pct"] > 0 else "worse"
 
 
 def contrasts(methods) -> list[tuple[str, str, str]]:
@@ -124,7 +242,7 @@ def contrasts(methods) -> list[tuple[str, str, str]]:
         try:
             spec = parse(method)
         except ValueError:
-            continue  # identity, ants, ...
+            continue  # identity, ants, external methods, ...
         if not spec.record.complete:
             specs[(spec.backbone, spec.designs)] = method
     found = []
@@ -137,69 +255,48 @@ def contrasts(methods) -> list[tuple[str, str, str]]:
     return found
 
 
-def _bootstrap_means(table: pd.DataFrame, n_boot: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Per method, its mean over each bootstrap resample of the pairs (rows), NaNs skipped;
-    resample 0 is the original sample."""
-    n = len(table)
-    counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(float)
-    counts = np.vstack([np.ones(n), counts])
-    means = {}
-    for method in table.columns:
-        values = table[method].to_numpy()
-        valid = ~np.isnan(values)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            means[method] = counts[:, valid] @ values[valid] / counts[:, valid].sum(axis=1)
-    return means
-
-
 def disentangle(
     pairs: pd.DataFrame, metrics=None, n_boot: int = 2000, confidence: float = 0.95, seed: int = 0
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The per-factor summary (per task and across tasks) and the per-contrast rows."""
     metrics = [m for m in (metrics or METRICS) if m in pairs and m not in COSTS]
-    rng = np.random.default_rng(seed)
-    lo, hi = 50 * (1 - confidence), 50 * (1 + confidence)
+    rng, seed_rng = _generators(seed)
+    lo, hi = _percentiles(confidence)
     summary, detail = [], []
     for metric in metrics:
-        replicates = {factor: [] for factor in FACTORS}  # per task: bootstrap effect replicates
+        per_task = {factor: [] for factor in FACTORS}  # (contrasts, replicates, per-seed effects)
         for task, group in pairs.groupby("task", sort=False):
             found = contrasts(group["method"].unique())
-            if not found:
+            if not found or group[metric].isna().all():
                 continue
-            table = pair_values(group, metric)
             # pairs where a contrast lacks a value are dropped from that contrast only
-            means = _bootstrap_means(table, n_boot, rng)
+            sampled = bootstrap(group, metric, n_boot, rng, seed_rng)
             for factor in FACTORS:
-                effects = []
+                effects, by_seed = [], []
                 for name, method, reference in (c for c in found if c[0] == factor):
-                    sign = METRICS[metric].direction
-                    with np.errstate(invalid="ignore", divide="ignore"):
-                        effect = sign * (means[method] - means[reference]) / np.abs(means[reference]) * 100
-                    effects.append(effect)
-                    row = _effect_row(task, metric, name, 1, 1, effect, lo, hi)
+                    effects.append(sampled.effect(method, reference, metric))
+                    by_seed.append(sampled.seed_effects(method, reference, metric))
+                    row = _effect_row(task, metric, name, 1, 1, effects[-1], by_seed[-1], lo, hi)
                     detail.append(dict(row, method=method, reference=reference))
                 if effects:
-                    effect = np.mean(effects, axis=0)
-                    replicates[factor].append((len(effects), effect))
-                    summary.append(_effect_row(task, metric, factor, 1, len(effects), effect, lo, hi))
-        for factor, per_task in replicates.items():
-            if len(per_task) > 1:  # each task weighs the same
-                effect = np.mean([effect for _, effect in per_task], axis=0)
-                count = sum(n for n, _ in per_task)
-                summary.append(_effect_row("all tasks", metric, factor, len(per_task), count, effect, lo, hi))
+                    effect, seeds = np.mean(effects, axis=0), pd.concat(by_seed, axis=1).mean(axis=1)
+                    per_task[factor].append((len(effects), effect, seeds))
+                    summary.append(_effect_row(task, metric, factor, 1, len(effects), effect, seeds, lo, hi))
+        for factor, found in per_task.items():
+            if len(found) > 1:  # each task weighs the same
+                effect = np.mean([e for _, e, _ in found], axis=0)
+                seeds = pd.concat([s for _, _, s in found], axis=1).mean(axis=1)
+                count = sum(n for n, _, _ in found)
+                summary.append(
+                    _effect_row("all tasks", metric, factor, len(found), count, effect, seeds, lo, hi)
+                )
     return pd.DataFrame(summary), pd.DataFrame(detail)
 
 
-def _interval(replicates: np.ndarray, lo: float, hi: float) -> tuple[float, float]:
-    """Percentile interval of the finite bootstrap replicates (NaN when there are none, e.g. a
-    baseline mean of 0)."""
-    finite = replicates[np.isfinite(replicates)]
-    return tuple(np.percentile(finite, [lo, hi])) if finite.size else (np.nan, np.nan)
-
-
-def _effect_row(task, metric, factor, tasks, contrasts, effect, lo, hi) -> dict:
-    """``effect``: the estimate, then its bootstrap replicates."""
+def _effect_row(task, metric, factor, tasks, contrasts, effect, seed_effects, lo, hi) -> dict:
+    """``effect``: the estimate, then its bootstrap replicates; ``seed_effects``: per seed."""
     low, high = _interval(effect[1:], lo, hi)
+    agree, seeds = agreement(seed_effects, effect[0])
     return dict(
         task=task,
         metric=metric,
@@ -209,4 +306,6 @@ def _effect_row(task, metric, factor, tasks, contrasts, effect, lo, hi) -> dict:
         improvement_pct=effect[0],
         ci_low=low,
         ci_high=high,
+        seeds=seeds,
+        sign_agreement=agree,
     )
