@@ -1,6 +1,8 @@
 """The whole DAG through Snakemake on the tiny study: tables, determinism, config errors, lint."""
 
 import filecmp
+import glob
+import json
 import shutil
 
 import numpy as np
@@ -94,9 +96,48 @@ def test_tables_have_every_method_and_learning_beats_identity(runs):
     final = curves[curves["iteration"] == 150].set_index("method")["mean"]
     assert final["cnn"] == pytest.approx(table.loc["cnn", "dice_mean"])  # the final model is the 150 point
     effects = pd.read_csv(runs[0] / "results/tiny/budget/effects.csv")
-    assert set(effects["iteration"]) == {75, 150} and set(effects["factor"]) == {"design"}
+    assert set(effects["iteration"]) == {75, 150} and set(effects["factor"]) == {"backbone", "design"}
     assert (runs[0] / "results/tiny/budget/curves.png").stat().st_size > 10_000
     assert "75" in (runs[0] / "results/tiny/budget/summary.md").read_text()
+
+
+def test_the_results_page_sorts_filters_and_links_in_a_real_browser(runs, tmp_path):
+    """The tiny study's page in headless Chromium: every method in the overall table in the
+    ranking's order, a click on a header sorts, unticking a family hides its rows, the links lead
+    to files that exist and the figures load; the screenshot stays in the test's folder."""
+    from tests.browser import Browser, executable
+
+    if executable() is None:
+        pytest.skip("no Chromium: apt-get install chromium-headless-shell (.ci/run installs it)")
+    results = runs[0] / "results"
+    board = pd.read_csv(results / "study/leaderboard.csv")
+    browser = Browser(tmp_path / "profile")
+    rows = "Array.from(document.querySelectorAll('table')[0].tBodies[0].rows)"
+    try:
+        browser.open((results / "leaderboard.html").as_uri())
+        names = browser.evaluate(f"{rows}.map(r => r.cells[0].firstChild.textContent)")
+        assert names == list(board["method"]) and "zeros" in names and "cnn@75" not in names
+        browser.click("table th:nth-child(3)")  # rank score, ascending
+        scores = browser.evaluate(f"{rows}.map(r => parseFloat(r.cells[2].dataset.value))")
+        assert scores == sorted(scores) and scores != list(board["rank_score"])
+        browser.click("table th:nth-child(3)")  # descending
+        assert (
+            browser.evaluate(f"{rows}.map(r => parseFloat(r.cells[2].dataset.value))") == sorted(scores)[::-1]
+        )
+        browser.click("input.family[value=external]")
+        hidden = browser.evaluate(
+            "Array.from(document.querySelectorAll('tr.hidden')).map(r => r.cells[0].firstChild.textContent)"
+        )
+        assert set(hidden) == {"zeros"}
+        links = set(
+            browser.evaluate("Array.from(document.querySelectorAll('a')).map(a => a.getAttribute('href'))")
+        )
+        assert links and all((results / link).exists() for link in links)
+        images = browser.evaluate("Array.from(document.images).map(i => i.complete && i.naturalWidth > 100)")
+        assert len(images) >= 2 and all(images)  # the disentangling and the budget curves
+        assert browser.screenshot(tmp_path / "leaderboard.png").stat().st_size > 20_000
+    finally:
+        browser.close()
 
 
 def test_stress_and_evaluation_sets_are_registered_by_the_task_models_and_summarised(tmp_path):
@@ -268,12 +309,51 @@ def planned_jobs(output: str) -> dict[str, int]:
     return jobs
 
 
+def test_two_runs_of_disjoint_methods_merge_into_the_tables_of_one_run(runs, tmp_path):
+    """Two results folders, each with half of the methods of the tiny study (as two labs' runs on
+    the same pairs), merge and rebuild from cache into the tables and ranking of the whole run; a
+    run with other pairs is refused, naming why."""
+    from regbench import cli
+    from regbench.merge import PER_METHOD
+
+    results = runs[0] / "results/tiny"
+    jobs = sorted(p.stem for p in (results / "metrics").glob("*.csv"))
+    for k, half in enumerate((jobs[::2], jobs[1::2])):
+        folder = tmp_path / f"lab{k}/results/tiny"
+        shutil.copytree(results / "data", folder / "data")
+        for kind in PER_METHOD:
+            (folder / kind).mkdir()
+            for job in half:
+                shutil.copy(next((results / kind).glob(f"{glob.escape(job)}.*")), folder / kind)
+    merged = tmp_path / "merged"
+    assert cli.main(["merge", str(tmp_path / "lab0"), str(tmp_path / "lab1"), "--out", str(merged)]) == 0
+    snakemake(merged, "--config", "from_cache=true")
+    for table in ("tables/summary.csv", "tables/comparison.csv"):
+        whole, joined = (pd.read_csv(run / "results/tiny" / table) for run in (runs[0], merged))
+        keys = ["method", "metric"] if "metric" in whole else ["method"]
+        pd.testing.assert_frame_equal(
+            joined.sort_values(keys, ignore_index=True), whole.sort_values(keys, ignore_index=True)
+        )
+    board = pd.read_csv(merged / "results/study/leaderboard.csv")
+    pd.testing.assert_frame_equal(board, pd.read_csv(runs[0] / "results/study/leaderboard.csv"))
+    # another run's pairs: refused with the reason
+    other = tmp_path / "other/results/tiny"
+    shutil.copytree(results / "data", other / "data")
+    manifest = json.loads((other / "data/manifest.json").read_text())
+    manifest["pairs"][0]["moving"] = manifest["pairs"][1]["moving"]
+    (other / "data/manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match=r"tiny: .* are not the same study: the manifests' pairs differ"):
+        from regbench.merge import merge
+
+        merge([tmp_path / "lab0", tmp_path / "other"], tmp_path / "refused")
+
+
 def test_tables_rebuild_from_cached_results_without_upstream_jobs(runs, tmp_path):
     """Deleting the tables reschedules only the aggregate jobs, in the same checkout and in a fresh
     folder that holds nothing but the metric, timing, preview and data files (new mtimes, no
     checkpoints, no Snakemake metadata) with ``from_cache=true``."""
     before = pd.read_csv(runs[0] / "results/tiny/tables/summary.csv")
-    aggregates = {"aggregate": 1, "aggregate_budget": 1, "aggregate_study": 1, "all": 1}
+    aggregates = {"aggregate": 1, "aggregate_budget": 1, "aggregate_study": 1, "leaderboard": 1, "all": 1}
     shutil.rmtree(runs[0] / "results/tiny/tables")
     shutil.rmtree(runs[0] / "results/study")
     shutil.rmtree(runs[0] / "results/tiny/budget")
@@ -306,6 +386,7 @@ def test_replacing_an_external_methods_files_rescores_exactly_that_method(runs):
     jobs = planned_jobs(dry.stdout + dry.stderr)
     assert jobs == {"import_external_fields": 1, "evaluate": 1, "aggregate": 1, "aggregate_study": 1} | {
         "aggregate_budget": 1,  # it reads the task's per-pair table
+        "leaderboard": 1,
         "all": 1,
     }
     snakemake(runs[0], *EXTERNAL)

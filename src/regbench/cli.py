@@ -150,10 +150,25 @@ def _aggregate_budget(a):
     print(aggregate_budget(a.per_pair, a.metrics, a.settings, a.out))
 
 
+def _leaderboard(a):
+    from regbench.analysis.aggregate import aggregate_leaderboard
+
+    print(aggregate_leaderboard(a.per_pair, a.summaries, a.figures, a.out, a.page, a.settings))
+
+
 def _aggregate_stress(a):
     from regbench.analysis.stress import aggregate_stress
 
     print(aggregate_stress(a.manifests, a.metrics, a.out, a.settings))
+
+
+def _merge(a):
+    from regbench.merge import merge
+
+    for name, count in merge(a.runs, a.out).items():
+        print(f"{name}: {count} method files")
+    print(f"merged into {a.out}/results; rebuild its tables, ranking and page with:")
+    print(f"  snakemake --cores all --directory {a.out} --configfile <study config> --config from_cache=true")
 
 
 def _record(a):
@@ -219,6 +234,37 @@ def _models(a):
             f"  {record.name:<12} {record.description}"
             + (f" [plugin {record.plugin}]" if record.plugin else "")
         )
+
+
+def _doctor(a) -> int:
+    from regbench import doctor
+
+    checks = doctor.run(a.configfile, a.profile)
+    print(doctor.report(checks))
+    return 1 if any(c.status == doctor.FAIL for c in checks) else 0
+
+
+def _cost(a) -> None:
+    import os
+
+    from regbench import cost
+
+    measured, jobs = cost.estimate(a.configfile, a.device, a.iterations)
+    device = measured["device"]
+    cores = a.cores or os.cpu_count() if device == "cpu" else None  # a CPU study runs on this machine
+    print(cost.report(jobs, a.gpus, device))
+    hours = sum(job.seconds for job in jobs) / 3600
+    walls = {n: cost.schedule(jobs, n, cores, device) / 3600 for n in sorted({1, a.gpus})}
+    where = f"{cores} cores" if cores else "GPUs"
+    for n, wall in walls.items():
+        print(f"wall time on {n} {'device' if cores else 'GPU'}{'s' * (n > 1)} ({where}): {wall:.2f} h")
+    ratio = "n/a"
+    if a.measured_wall:
+        ratio = f"{walls[1] * 3600 / a.measured_wall:.2f}"
+        print(f"measured: {a.measured_wall:.0f} s; predicted {walls[1] * 3600:.0f} s")
+    print(
+        f"jobs={len(jobs)} device_hours={hours:.3f} wall_h_at_1={walls[1]:.3f} predicted_vs_measured={ratio}"
+    )
 
 
 def _slurm_profile(a):
@@ -377,12 +423,28 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="output folder (results/<task>/budget)")
     s.set_defaults(run=_aggregate_budget)
 
+    s = sub.add_parser("leaderboard", help="the Learn2Reg ranking of every method and the results page")
+    s.add_argument("--per-pair", nargs="+", required=True, help="every task's tables/per_pair.csv")
+    s.add_argument("--summaries", nargs="+", required=True, help="every task's tables/summary.csv")
+    s.add_argument("--figures", nargs="*", default=[], help="PNGs to embed in the page")
+    s.add_argument("--settings", type=_json, required=True, help="analysis settings and study name (JSON)")
+    s.add_argument("--out", required=True, help="folder of leaderboard.{md,csv} (results/study)")
+    s.add_argument("--page", required=True, help="the HTML page to write (results/leaderboard.html)")
+    s.set_defaults(run=_leaderboard)
+
     s = sub.add_parser("aggregate-stress", help="stress curves and breakdown table of one task")
     s.add_argument("--manifests", nargs="+", required=True, help="the stressed sets' manifests")
     s.add_argument("--metrics", nargs="+", required=True, help="their metric files")
     s.add_argument("--settings", type=_json, required=True, help="primary_metric, breakdown_fraction (JSON)")
     s.add_argument("--out", required=True, help="output folder")
     s.set_defaults(run=_aggregate_stress)
+
+    s = sub.add_parser(
+        "merge", help="join the results of several runs of one study (same pairs) into one folder"
+    )
+    s.add_argument("runs", nargs="+", help="working directories (or their results/ folders) of the runs")
+    s.add_argument("--out", required=True, help="folder for the merged results/ (rebuilt with from_cache)")
+    s.set_defaults(run=_merge)
 
     s = sub.add_parser("record", help="gather a finished study's small outputs into one folder to commit")
     s.add_argument("--results", default="results", help="the study's results folder")
@@ -398,6 +460,30 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--task", help="as this task of --config builds them (its dimension, window, iterations)")
     s.add_argument("--config", default="config/paper.yaml", help="the study config of --task")
     s.set_defaults(run=_models)
+
+    s = sub.add_parser(
+        "doctor", help="check this installation for a study: torch/CUDA, kernels, baselines, data, SLURM"
+    )
+    s.add_argument("--configfile", help="the study config whose needs weigh the checks")
+    s.add_argument("--profile", default="profiles/slurm/config.yaml", help="the SLURM profile to check")
+    s.set_defaults(run=_doctor)
+
+    s = sub.add_parser(
+        "cost", help="measure a study's jobs here and predict its device-hours, memory and wall time"
+    )
+    s.add_argument(
+        "--configfile", nargs="+", required=True, help="the study's config files (as for snakemake)"
+    )
+    s.add_argument("--device", default="auto", help="where to measure: cpu, cuda (auto: CUDA when present)")
+    s.add_argument(
+        "--iterations", type=int, default=3, help="training steps timed per model (after a warm-up)"
+    )
+    s.add_argument("--gpus", type=int, default=1, help="also the wall time on this many GPUs")
+    s.add_argument("--cores", type=int, help="a CPU study's cores (default: this machine's)")
+    s.add_argument(
+        "--measured-wall", type=float, help="seconds a real run took, to set the prediction beside"
+    )
+    s.set_defaults(run=_cost)
 
     s = sub.add_parser("slurm-profile", help="fill in the SLURM profile that `--profile slurm` reads")
     s.add_argument("--template", default="profiles/slurm/config.yaml")
@@ -419,11 +505,10 @@ def main(argv=None) -> int:
     if args.stage == "data" and getattr(args, "url", None) and not (args.sha256 or args.md5):
         parser().error("data fetch: --url needs --sha256 or --md5")
     try:
-        args.run(args)
+        return args.run(args) or 0
     except (ValueError, FileNotFoundError, RuntimeError, KeyError) as err:
         print(f"regbench {args.stage}: error: {err}", file=sys.stderr)
         return 1
-    return 0
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ localrules:
     aggregate_study,
     aggregate_stress,
     aggregate_budget,
+    leaderboard,
 
 
 rule aggregate:
@@ -136,3 +137,26 @@ rule aggregate_budget:
     shell:
         "python -m regbench aggregate-budget --per-pair {input.per_pair} --metrics {input.metrics} "
         "--settings {params.settings:q} --out results/{wildcards.task}/budget > {log} 2>&1"
+
+
+# the Learn2Reg ranking over every task and evaluation set, and the results page
+rule leaderboard:
+    input:
+        per_pair=expand("results/{task}/tables/per_pair.csv", task=scored_sets()),
+        summaries=expand("results/{task}/tables/summary.csv", task=scored_sets()),
+        figures=page_figures(),
+    output:
+        csv=f"results/{STUDY}/leaderboard.csv",
+        tasks=f"results/{STUDY}/leaderboard_tasks.csv",
+        markdown=f"results/{STUDY}/leaderboard.md",
+        page=report("results/leaderboard.html", caption="../report/leaderboard.rst", category="Leaderboard"),
+    params:
+        settings=json.dumps(dict(config["analysis"], study=config["study"]), sort_keys=True),
+    log:
+        f"results/{STUDY}/logs/leaderboard.log",
+    conda:
+        ENV
+    shell:
+        "python -m regbench leaderboard --per-pair {input.per_pair} --summaries {input.summaries} "
+        "--figures {input.figures} --settings {params.settings:q} --out $(dirname {output.csv}) "
+        "--page {output.page} > {log} 2>&1"

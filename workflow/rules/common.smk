@@ -87,8 +87,23 @@ def snapshot_methods(task):
     """A task's snapshot methods (``cnn@100-seed0``, ...): scored on the task's own test pairs."""
     if task != base_task(task):
         return []
+    if config["from_cache"]:
+        return cached_methods(task, snapshots=True)
     kept = regbench_config.snapshots(config, task)
     return [f"{regbench_config.snapshot_method(m, n)}-seed{s}" for m in MODELS for n in kept for s in SEEDS]
+
+
+def cached_jobs(task):
+    """The registration/evaluation job names whose metric files a set has (cached results)."""
+    return [path.stem for path in sorted(Path(f"results/{task}/metrics").glob("*.csv"))]
+
+
+def cached_methods(task, snapshots=False, configured=()):
+    """The methods of a set's metric files (from cached results, e.g. merged runs): the configured
+    ones first, in their order, then the others; snapshots (``@``) or the rest."""
+    found = dict.fromkeys(job.split(".part")[0] for job in cached_jobs(task))
+    found = [m for m in found if ("@" in m) == snapshots]
+    return [m for m in configured if m in found] + [m for m in found if m not in configured]
 
 
 def data_json(name):
@@ -159,7 +174,9 @@ def methods(task):
         if dims in record.dims:
             names += [f"{name}-seed{s}" for s in SEEDS] if record.seeded else [name]
     names += regbench_config.external_methods(config, task)
-    return names + [f"{m}-seed{s}" for m in MODELS for s in SEEDS]
+    names += [f"{m}-seed{s}" for m in MODELS for s in SEEDS]
+    # cached results (from_cache) are whatever the metric files hold, e.g. of merged runs
+    return cached_methods(task, configured=names) if config["from_cache"] else names
 
 
 def method_resources(name):
@@ -169,7 +186,10 @@ def method_resources(name):
 
 def parts(task, method):
     """A method's registration/evaluation jobs (``pairs_per_job``): ``cnn-seed0`` or
-    ``cnn-seed0.part1of3``, ``cnn-seed0.part2of3``, ..."""
+    ``cnn-seed0.part1of3``, ``cnn-seed0.part2of3``, ... (from cached results: the files present)."""
+    if config["from_cache"]:  # the whole method's file where there is one, else its parts
+        jobs = [job for job in cached_jobs(task) if job.split(".part")[0] == method]
+        return [method] if method in jobs else jobs
     return regbench_config.parts(config, task, method)
 
 
@@ -227,13 +247,20 @@ def scored_sets():
     return [name for task in config["tasks"] for name in [task, *evaluation_sets(task)]]
 
 
+def page_figures():
+    """The figures the results page embeds: the disentangling, stress and budget curves."""
+    stressed = [f"results/{task}/stress/curves.png" for task in config["tasks"] if stress_sets(task)]
+    budgets = [f"results/{task}/budget/curves.png" for task in config["tasks"] if snapshot_methods(task)]
+    return [f"results/{STUDY}/disentangling.png", *stressed, *budgets]
+
+
 def all_targets():
     stressed = [task for task in config["tasks"] if stress_sets(task)]
     # the training curves come from the training logs, which a run from cached metrics lacks
     trained = [] if config["from_cache"] or not MODELS else config["tasks"]
     return (
         expand("results/{task}/tables/summary.md", task=scored_sets())
-        + [f"results/{STUDY}/disentangling.md"]
+        + [f"results/{STUDY}/disentangling.md", f"results/{STUDY}/leaderboard.md", "results/leaderboard.html"]
         + expand("results/{task}/stress/summary.md", task=stressed)
         + expand("results/{task}/figures/training.png", task=trained)
         + [f"results/{task}/budget/summary.md" for task in config["tasks"] if snapshot_methods(task)]

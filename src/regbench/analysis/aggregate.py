@@ -55,11 +55,12 @@ def aggregate_task(
     if comparison.empty:
         print(f"note: baseline {baseline!r} is not among the methods; no paired tests or markers")
     write_csv(folder / "tables" / "comparison.csv", comparison)
-    table = tables.write_tables(pairs, comparison, folder / "tables", baseline, chosen_lambdas(lambda_paths))
+    manifest = Manifest.load(manifest_path)
+    counts = parameter_counts(pairs["method"].unique(), manifest.ndim, settings.get("swin_window"))
+    columns = {"lambda": chosen_lambdas(lambda_paths), "parameters": counts}
+    table = tables.write_tables(pairs, comparison, folder / "tables", baseline, columns)
     figures.metrics_figure(pairs, folder / "figures" / "metrics.png", baseline)
     figures.heatmap_figure(comparison, metric, folder / "figures" / "heatmap.png", baseline)
-    manifest = Manifest.load(manifest_path)
-    counts = parameter_counts(table["method"], manifest.ndim, settings.get("swin_window"))
     figures.cost_figure(table, counts, metric, folder / "figures" / "cost.png")
     figures.qualitative_figure(manifest_path, preview_paths, folder / "figures" / "qualitative.png", baseline)
     return tables.markdown(table, baseline)
@@ -156,3 +157,73 @@ def disentangling_figure(summary: pd.DataFrame, path, confidence: float) -> None
     fig.suptitle(f"Backbone vs design effects ({100 * confidence:g}% bootstrap CI)")
     fig.tight_layout()
     figures.save(fig, path)
+
+
+def leaderboard_markdown(board: pd.DataFrame, per_task: pd.DataFrame) -> str:
+    """The overall leaderboard and each task's, in Markdown."""
+    from regbench.analysis.ranking import RANKED, title
+
+    tasks = [c.removesuffix("_rank") for c in board if c.endswith("_rank")]
+    seeds = "place_best_seed" in board
+    header = ["Place", "Method", "Rank score", *tasks] + (["Places over seeds"] if seeds else [])
+    lines = ["## Overall", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for _, row in board.iterrows():
+        cells = [str(row["place"]), row["method"], f"{row['rank_score']:.3f}"]
+        cells += [f"{row[f'{t}_rank']:.3f}" for t in tasks]
+        if seeds:
+            cells.append(
+                f"{row['place_best_seed']}–{row['place_worst_seed']} (first in {row['first_in_seeds']})"
+            )
+        lines.append("| " + " | ".join(cells) + " |")
+    for task, part in per_task.groupby("task", sort=False):
+        metrics = [m for m in RANKED if f"{m}_mean" in part]
+        header = ["Place", "Method", "Task rank", *(title(m) for m in metrics)]
+        lines += ["", f"## {task}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for _, row in part.iterrows():
+            cells = [str(row["place"]), row["method"], f"{row['task_rank']:.3f}"]
+            cells += [f"{row[f'{m}_mean']:.3f} ({row[f'{m}_rank']:.2f})" for m in metrics]
+            lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Learn2Reg ranking (regbench.analysis.ranking): per task and metric, methods tested pairwise (paired "
+        "Wilcoxon signed-rank, alpha as configured) and scored 0.1-1 by how many beat them; task rank = "
+        "geometric mean over the metrics, overall = geometric mean over tasks (0.1 where a method did not "
+        "run). Cells: mean (metric rank). DSC30: mean Dice over the 30 % of pairs hardest for the identity."
+        + (" Places over seeds: the overall place ranked with each seed alone." if seeds else ""),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def aggregate_leaderboard(
+    per_pair_paths, summary_paths, figure_paths, folder, page_path, settings: dict
+) -> str:
+    """Write ``leaderboard.{md,csv}`` and ``leaderboard_tasks.csv`` under ``folder`` and the results
+    page at ``page_path``; return the Markdown."""
+    from regbench.analysis import page, ranking
+
+    folder = Path(folder)
+    pairs = pd.concat([pd.read_csv(path) for path in per_pair_paths], ignore_index=True)
+    board, per_task = ranking.leaderboard(pairs, settings["alpha"])
+    write_csv(folder / "leaderboard.csv", board)
+    write_csv(folder / "leaderboard_tasks.csv", per_task)
+    text = leaderboard_markdown(board, per_task)
+    with atomic_path(folder / "leaderboard.md") as tmp:
+        Path(tmp).write_text(text)
+    summaries = {}
+    for path in summary_paths:
+        summary = pd.read_csv(path)
+        summaries[summary["task"].iloc[0]] = summary
+    sections = {"Backbone vs design effects": [], "Stress tests": [], "Training budget": []}
+    for path in map(Path, figure_paths):
+        key = (
+            "Stress tests"
+            if "stress" in path.parts
+            else "Training budget"
+            if "budget" in path.parts
+            else None
+        )
+        sections[key or "Backbone vs design effects"].append(path)
+    page.write_page(
+        board, per_task, summaries, page_path, sections, settings.get("study", "regbench leaderboard")
+    )
+    return text

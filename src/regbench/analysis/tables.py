@@ -284,13 +284,15 @@ def _tex_cell(cell: str) -> str:
 
 
 def write_tables(
-    pairs: pd.DataFrame, comparison: pd.DataFrame, folder: Path, baseline: str, lambdas: dict | None = None
+    pairs: pd.DataFrame, comparison: pd.DataFrame, folder: Path, baseline: str, columns: dict | None = None
 ) -> pd.DataFrame:
     """``per_pair.csv``, ``summary.csv``, ``summary.md`` and ``summary.tex`` in ``folder``;
-    ``lambdas``: the λ chosen per model on the validation pairs, where the study chose them."""
+    ``columns``: further per-method columns of the summary, by name (``lambda``: the λ chosen per
+    model on the validation pairs; ``parameters``: trainable parameters), where known."""
     table = summary(pairs, comparison, baseline)
-    if lambdas:
-        table["lambda"] = table["method"].map(lambdas)
+    for name, values in (columns or {}).items():
+        if values:
+            table[name] = table["method"].map(values)
     write_csv(folder / "per_pair.csv", pairs)
     write_csv(folder / "summary.csv", table)
     for name, text in (("summary.md", markdown(table, baseline)), ("summary.tex", latex(table, baseline))):
