@@ -224,3 +224,20 @@ def test_one_seed_tables_say_that_training_variance_is_missing():
     assert "training variance is not" not in text and "std between the seeds' means" in text
     row = next(line for line in text.splitlines() if line.startswith("| cnn-DWP"))
     assert row.count("[") == 1  # mean ± std over pairs [std between seeds]
+
+
+def test_intervals_do_not_depend_on_the_order_of_methods_and_seeds_are_counted_per_method():
+    """A merged study lists its methods in another order than one run; and a method without seeds
+    (the identity) beside seeded ones must not give anyone a phantom seed."""
+    pairs = seeded_table({0: 0.08, 1: -0.02})
+    identity = pairs[(pairs["method"] == "cnn") & (pairs["seed"] == 0)].assign(method="identity", seed=np.nan)
+    identity["dice"] -= 0.1
+    pairs = pd.concat([identity, pairs], ignore_index=True)
+    shuffled = pairs.sample(frac=1.0, random_state=3).reset_index(drop=True)
+    first, second = (
+        stats.compare(p, n_boot=500).sort_values(["method", "metric"], ignore_index=True)
+        for p in (pairs, shuffled)
+    )
+    pd.testing.assert_frame_equal(first, second)
+    seeds = first.set_index("method")["seeds"]
+    assert seeds["identity"] == 1 and seeds["cnn"] == 2 and seeds["cnn-DWP"] == 2

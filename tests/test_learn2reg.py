@@ -180,3 +180,25 @@ def test_labels_absent_from_either_image_are_unscored_and_lost_ones_fail(three_l
     assert lost[("one", "dice")] == 0 and lost[("one", "nsd")] == 0
     assert lost[("one", hd95)] == pytest.approx(np.hypot(23, 23)) and lost[("", "lost_labels")] == 1
     assert np.isnan(lost[("two", "dice")])
+
+
+def test_the_evaluators_surface_library_is_the_pinned_one_and_never_sees_an_empty_surface(monkeypatch):
+    """surface-distance 0.1 is pinned (pyproject): it writes np.Inf, which NumPy 2 removed, where a
+    surface is empty; regbench scores such labels before calling it, so the call never happens."""
+    from importlib.metadata import version
+
+    import surface_distance
+
+    assert version("surface-distance") == "0.1"
+    calls = []
+    real = surface_distance.compute_surface_distances
+    monkeypatch.setattr(
+        surface_distance,
+        "compute_surface_distances",
+        lambda a, b, s: calls.append((a.any(), b.any())) or real(a, b, s),
+    )
+    fixed = np.zeros((24, 24, 24), np.int16)
+    fixed[4:10, 4:10, 4:10], fixed[14:20, 14:20, 14:20] = 1, 2
+    warped = np.where(fixed == 2, 0, fixed)  # label 2 lost
+    learn2reg.surface_metrics_per_label(fixed, warped, [1, 2], (1.0, 1.0, 1.0), 1.0)
+    assert calls and all(a and b for a, b in calls)

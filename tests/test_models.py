@@ -302,3 +302,16 @@ def test_swin_stages_equal_monai_where_the_maps_are_larger_than_the_window():
         x = torch.randn(*shape)
         with torch.no_grad():
             assert torch.equal(ours(x), monai(x))
+
+
+def test_the_mind_loss_does_not_depend_on_the_channel_order():
+    """regbench's MIND-SSC channels are not in the reference's order (losses.mind_ssc): harmless,
+    because the loss averages squared differences over the channels."""
+    from regbench.losses import mind_ssc
+
+    rng = torch.Generator().manual_seed(0)
+    a, b = torch.rand(1, 1, 12, 14, 10, generator=rng), torch.rand(1, 1, 12, 14, 10, generator=rng)
+    order = torch.randperm(12, generator=rng)
+    ours = torch.nn.functional.mse_loss(mind_ssc(a), mind_ssc(b))
+    permuted = torch.nn.functional.mse_loss(mind_ssc(a)[:, order], mind_ssc(b)[:, order])
+    assert torch.allclose(ours, permuted)

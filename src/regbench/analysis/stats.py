@@ -8,7 +8,9 @@ randomness stand behind a number: which test pairs were drawn, and how a network
 draw for every method, which keeps the comparison paired) and, independently for each method,
 its seeds with replacement. A method's value in a resample is the seed-weighted mean of its
 per-seed means over the drawn pairs. With one seed the seed level draws nothing and the interval
-is the pairs-only percentile bootstrap; with identical seeds it is that again. Each contrast also
+is the pairs-only percentile bootstrap; with identical seeds it is that again. Each draw's
+generator is keyed by the names it is for (task, metric, method), so a table's intervals do not
+depend on the order of its rows (a merged study gives those of one run). Each contrast also
 says in how many seeds its sign agrees: seed k of a model against seed k of its reference (the
 same initialisation seed and batch order).
 
@@ -29,6 +31,7 @@ better is positive for every metric (higher Dice, lower HD95, ...); NaN where th
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,13 +51,16 @@ def pair_values(pairs: pd.DataFrame, metric: str) -> pd.DataFrame:
 
 
 def seed_values(pairs: pd.DataFrame, metric: str) -> dict[str, pd.DataFrame]:
-    """Per method, ``[seed × pair_id]`` of one task's metric (methods without seeds: one row);
+    """Per method, ``[seed × pair_id]`` of one task's metric (methods without seeds: one row, -1);
     every frame has the task's pairs as columns, in one order."""
     pairs = pairs.assign(seed=pairs["seed"].astype("float").fillna(-1))
-    wide = pairs.pivot_table(index=["method", "seed"], columns="pair_id", values=metric, dropna=False)
-    wide = wide.reindex(columns=list(dict.fromkeys(pairs["pair_id"])))
-    methods = dict.fromkeys(pairs["method"])
-    return {method: wide.xs(method, level="method") for method in methods}
+    order = sorted(set(pairs["pair_id"]))  # one order of the pairs, whatever the rows
+    return {
+        method: group.pivot_table(index="seed", columns="pair_id", values=metric, dropna=False).reindex(
+            columns=order
+        )
+        for method, group in pairs.groupby("method", sort=False)
+    }
 
 
 def relative_improvement(value, reference, metric: str):
@@ -110,12 +116,14 @@ class Bootstrap:
         return pd.Series(relative_improvement(mine[common], theirs[common], metric), index=common)
 
 
-def bootstrap(pairs: pd.DataFrame, metric: str, n_boot: int, rng: np.random.Generator, seed_rng) -> Bootstrap:
-    """The two-level bootstrap of one task's metric. Pair draws come from ``rng`` (the same draws
-    as a pairs-only bootstrap with that generator), seed draws from ``seed_rng``."""
+def bootstrap(pairs: pd.DataFrame, metric: str, n_boot: int, seed: int) -> Bootstrap:
+    """The two-level bootstrap of one task's metric. Each draw has its own generator, keyed by the
+    bootstrap ``seed`` and the names of the task, the metric (and the method, for its seeds), so
+    the intervals do not depend on the order of the tasks or methods in a table."""
     tables = seed_values(pairs, metric)
+    task = str(pairs["task"].iloc[0])
     n = len(next(iter(tables.values())).columns)
-    counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(float)
+    counts = _generator(seed, task, metric).multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(float)
     counts = np.vstack([np.ones(n), counts])
     means, seed_means = {}, {}
     for method, table in tables.items():
@@ -128,7 +136,8 @@ def bootstrap(pairs: pd.DataFrame, metric: str, n_boot: int, rng: np.random.Gene
         if len(table) == 1:
             means[method] = per_seed[:, 0]
             continue
-        weights = seed_rng.multinomial(len(table), np.full(len(table), 1.0 / len(table)), size=n_boot)
+        draw = _generator(seed, task, metric, method)
+        weights = draw.multinomial(len(table), np.full(len(table), 1.0 / len(table)), size=n_boot)
         weights = np.vstack([np.ones(len(table)), weights]).astype(float)
         weights[np.isnan(per_seed)] = 0  # a seed without values on the drawn pairs
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -136,9 +145,9 @@ def bootstrap(pairs: pd.DataFrame, metric: str, n_boot: int, rng: np.random.Gene
     return Bootstrap(means, seed_means)
 
 
-def _generators(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
-    """The pair draws' generator (as the pairs-only bootstrap seeded ``seed``) and the seed draws'."""
-    return np.random.default_rng(seed), np.random.default_rng([seed, 1])
+def _generator(seed: int, *names: str) -> np.random.Generator:
+    """A generator for one draw, from the bootstrap seed and the names it is for."""
+    return np.random.default_rng([seed, *(zlib.crc32(name.encode()) for name in names)])
 
 
 def agreement(seed_effects: pd.Series, estimate: float) -> tuple[int, int]:
@@ -173,7 +182,6 @@ def compare(
     Empty when the baseline is not among the methods.
     """
     lo, hi = _percentiles(confidence)
-    rng, seed_rng = _generators(seed)
     records = []
     for task, group in pairs.groupby("task", sort=False):
         if baseline not in set(group["method"]):
@@ -183,7 +191,7 @@ def compare(
                 continue
             table = pair_values(group, metric)
             reference = table[baseline].to_numpy()
-            sampled = bootstrap(group, metric, n_boot, rng, seed_rng)
+            sampled = bootstrap(group, metric, n_boot, seed)
             rows = []
             for method in table.columns:
                 values = table[method].to_numpy()
@@ -260,7 +268,6 @@ def disentangle(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The per-factor summary (per task and across tasks) and the per-contrast rows."""
     metrics = [m for m in (metrics or METRICS) if m in pairs and m not in COSTS]
-    rng, seed_rng = _generators(seed)
     lo, hi = _percentiles(confidence)
     summary, detail = [], []
     for metric in metrics:
@@ -270,7 +277,7 @@ def disentangle(
             if not found or group[metric].isna().all():
                 continue
             # pairs where a contrast lacks a value are dropped from that contrast only
-            sampled = bootstrap(group, metric, n_boot, rng, seed_rng)
+            sampled = bootstrap(group, metric, n_boot, seed)
             for factor in FACTORS:
                 effects, by_seed = [], []
                 for name, method, reference in (c for c in found if c[0] == factor):
