@@ -32,14 +32,8 @@ class Server:
                 server.requests.append((name, self.headers.get("Range")))
                 if name in server.slow_headers:
                     head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(server.files[name])}\r\n\r\n".encode()
-                    for i in range(len(head)):
-                        time.sleep(server.slow_headers[name])
-                        try:
-                            self.wfile.write(head[i : i + 1])
-                            self.wfile.flush()
-                        except OSError:  # the client gave up
-                            return
-                    self.wfile.write(server.files[name])
+                    if trickled(self.wfile, head, server.slow_headers[name]):
+                        self.wfile.write(server.files[name])
                     self.close_connection = True
                     return
                 if name not in server.files:
@@ -59,13 +53,7 @@ class Server:
                 self.end_headers()
                 limit = server.cut.pop(name, None)
                 if name in server.trickle:
-                    for i in range(start, len(body)):
-                        time.sleep(server.trickle[name])
-                        try:
-                            self.wfile.write(body[i : i + 1])
-                            self.wfile.flush()
-                        except OSError:  # the client gave up
-                            break
+                    trickled(self.wfile, body[start:], server.trickle[name])
                 else:
                     self.wfile.write(body[start:] if limit is None else body[start : start + limit])
                 self.close_connection = True
@@ -75,6 +63,18 @@ class Server:
 
     def url(self, name):
         return f"http://127.0.0.1:{self.httpd.server_port}/{name}"
+
+
+def trickled(stream, data: bytes, seconds: float) -> bool:
+    """Write ``data`` one byte every ``seconds``; False where the client gave up."""
+    for i in range(len(data)):
+        time.sleep(seconds)
+        try:
+            stream.write(data[i : i + 1])
+            stream.flush()
+        except OSError:
+            return False
+    return True
 
 
 def tar_bytes(members: dict[str, bytes]) -> bytes:

@@ -6,6 +6,7 @@ import hashlib
 import json
 import pickle
 import zipfile
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -444,17 +445,16 @@ def test_real_acdc_patients_give_slice_pairs(tmp_path):
     assert (ed == 3).sum() > (es == 3).sum()  # the LV is larger at end-diastole
 
 
+def oasis_pair(tmp_path) -> tuple[Path, Manifest]:
+    """The shared OASIS pair, extracted and prepared on the paper's brain grid."""
+    root = extracted("oasis_pair/OASIS_pair.zip", tmp_path, "oasis")
+    settings = {"source": "oasis", "shape": [160, 192, 224], "spacing": [1, 1, 1], "axcodes": "LIA"}
+    return root, prepared(settings | {"test_pairs": 1}, root, tmp_path / "out", evaluation_only=True)
+
+
 @shared("oasis_pair/OASIS_pair.zip")
 def test_real_oasis_pair_is_reoriented_without_loss(tmp_path):
-    root = extracted("oasis_pair/OASIS_pair.zip", tmp_path, "oasis")
-    settings = {
-        "source": "oasis",
-        "shape": [160, 192, 224],
-        "spacing": [1, 1, 1],
-        "axcodes": "LIA",
-        "test_pairs": 1,
-    }
-    manifest = prepared(settings, root, tmp_path / "out", evaluation_only=True)
+    root, manifest = oasis_pair(tmp_path)
     original = np.asarray(nib.load(root / "oasis/OASIS/labelsTr/OASIS_0001_0000.nii.gz").dataobj)
     labels = manifest.label_map("OASIS_0001")
     assert labels.shape == (160, 192, 224)
@@ -478,15 +478,7 @@ def test_masked_learn2reg_jacobian_uses_the_datasets_mask_file(tmp_path):
     from regbench.metrics import jacobian_determinant
     from regbench.metrics.learn2reg import jacobian_statistics
 
-    root = extracted("oasis_pair/OASIS_pair.zip", tmp_path, "oasis")
-    settings = {
-        "source": "oasis",
-        "shape": [160, 192, 224],
-        "spacing": [1, 1, 1],
-        "axcodes": "LIA",
-        "test_pairs": 1,
-    }
-    manifest = prepared(settings, root, tmp_path / "out", evaluation_only=True)
+    _, manifest = oasis_pair(tmp_path)
     pair = manifest.pairs[0]
     rng = np.random.default_rng(0)
     disp = np.stack([ndimage.gaussian_filter(rng.normal(size=(160, 192, 224)), 6) * 40 for _ in range(3)])

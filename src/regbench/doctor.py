@@ -43,6 +43,11 @@ class Check:
     advice: str = ""
 
 
+def verdict(name: str, ok: bool, good: str, bad: str, advice: str, failing: str = WARN) -> Check:
+    """OK with ``good``, or ``failing`` with ``bad`` and what to do."""
+    return Check(name, OK, good) if ok else Check(name, failing, bad, advice)
+
+
 def _installed(module: str) -> bool:
     try:
         return importlib.util.find_spec(module) is not None
@@ -75,14 +80,7 @@ def torch_checks(study: dict) -> list[Check]:
         Check("CUDA", OK, f"CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}: {gpus}")
     )
     bf16 = torch.cuda.is_bf16_supported()
-    checks.append(
-        Check(
-            "bfloat16",
-            OK if bf16 else WARN,
-            "supported" if bf16 else "not supported",
-            "" if bf16 else "use amp_dtype: float16",
-        )
-    )
+    checks.append(verdict("bfloat16", bf16, "supported", "not supported", "use amp_dtype: float16"))
     return checks
 
 
@@ -171,15 +169,13 @@ def baseline_checks(study: dict) -> list[Check]:
     import torch
 
     if _installed("fireants") and torch.cuda.is_available():
-        fused = _installed("fireants_fused_ops")
         checks.append(
-            Check(
+            verdict(
                 "FireANTs fused ops",
-                OK if fused else WARN,
-                "installed"
-                if fused
-                else "not installed: FireANTs runs its PyTorch paths (slower, more memory on GPUs)",
-                "" if fused else "build fireants' fused_ops for this torch and CUDA (see FireANTs' README)",
+                _installed("fireants_fused_ops"),
+                "installed",
+                "not installed: FireANTs runs its PyTorch paths (slower, more memory on GPUs)",
+                "build fireants' fused_ops for this torch and CUDA (see FireANTs' README)",
             )
         )
     if "unigradicon" in listed:
@@ -260,24 +256,24 @@ def data_check(study: dict) -> Check:
 
 
 def slurm_checks(profile: Path) -> list[Check]:
-    found = [tool for tool in ("sbatch", "squeue") if shutil.which(tool)]
+    found = all(shutil.which(tool) for tool in ("sbatch", "squeue"))
     checks = [
-        Check(
+        verdict(
             "SLURM commands",
-            OK if len(found) == 2 else WARN,
-            "sbatch and squeue found" if len(found) == 2 else "sbatch/squeue not found: no SLURM here",
-            "" if len(found) == 2 else "run on the cluster's login node for `snakemake --profile slurm`",
-        )
-    ]
-    plugin = _installed("snakemake_executor_plugin_slurm")
-    checks.append(
-        Check(
+            found,
+            "sbatch and squeue found",
+            "sbatch/squeue not found: no SLURM here",
+            "run on the cluster's login node for `snakemake --profile slurm`",
+        ),
+        verdict(
             "SLURM executor plugin",
-            OK if plugin else FAIL,
-            "installed" if plugin else "not installed",
-            "" if plugin else "pip install snakemake-executor-plugin-slurm",
-        )
-    )
+            _installed("snakemake_executor_plugin_slurm"),
+            "installed",
+            "not installed",
+            "pip install snakemake-executor-plugin-slurm",
+            FAIL,
+        ),
+    ]
     try:
         settings = yaml.safe_load(profile.read_text()) or {}
     except (OSError, yaml.YAMLError) as err:
@@ -288,13 +284,12 @@ def slurm_checks(profile: Path) -> list[Check]:
     resources = settings.get("default-resources", {})
     unset = [key for key in ("slurm_partition", "slurm_account") if not resources.get(key)]
     checks.append(
-        Check(
+        verdict(
             "SLURM profile",
-            WARN if unset else OK,
-            f"{profile}: {', '.join(unset)} not set (the cluster's defaults are used)"
-            if unset
-            else f"{profile}: partition and account set",
-            "make slurm-profile PARTITION=... ACCOUNT=..." if unset else "",
+            not unset,
+            f"{profile}: partition and account set",
+            f"{profile}: {', '.join(unset)} not set (the cluster's defaults are used)",
+            "make slurm-profile PARTITION=... ACCOUNT=...",
         )
     )
     return checks
