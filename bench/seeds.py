@@ -19,6 +19,7 @@ the first seed's interval. It ends with one line:
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -37,8 +38,11 @@ def fresh(folder: Path, seeds: list[int]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     overrides = [f"seeds=[{','.join(map(str, seeds))}]", "baselines=[identity]"]
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--cores", "2"]
-    cmd += ["--directory", str(folder), "--config", *overrides, "--", "results/demo/tables/per_pair.csv"]
-    subprocess.run(cmd, check=True)
+    cmd += ["--directory", str(folder), "--configfile", str(REPO / "config/config.yaml")]
+    cmd += ["--config", *overrides, "--", "results/demo/tables/per_pair.csv"]
+    # the jobs call `python`: this interpreter's
+    env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]))
+    subprocess.run(cmd, check=True, env=env)
     return folder / "results/demo/tables/per_pair.csv"
 
 
@@ -64,7 +68,7 @@ def main() -> None:
         shutil.copyfile(source, COMMITTED)
     pairs = pd.read_csv(source)
     pairs = pairs[pairs["seed"].notna()]  # the networks (the identity has no seed)
-    seeds = sorted(pairs["seed"].astype(int).unique())
+    seeds = sorted(int(s) for s in pairs["seed"].unique())
     print(f"{source}: {pairs['pair_id'].nunique()} test pairs, seeds {seeds}")
     print(f"{'':>14} {'design (%)':>28} {'backbone (%)':>28}")
     first = None
