@@ -35,10 +35,13 @@ summary:
 	@echo
 	@echo "Tables:   results/*/tables/summary.{md,tex,csv}, comparison.csv, per_pair.csv"
 	@echo "Figures:  results/*/figures/{metrics,heatmap,cost,qualitative,training}.{png,pdf}"
-	@echo "Study:    results/study/disentangling.{md,csv,png}"
+	@echo "Study:    results/study/disentangling.{md,csv,png}, leaderboard.{md,csv}"
+	@echo "Page:     results/leaderboard.html (the leaderboards, sortable, with the figures)"
+	@echo "Budget:   results/*/budget/summary.md, curves.{png,csv} (accuracy against training iterations)"
 	@echo "Stress:   results/*/stress/summary.{md,csv}, curves.{png,pdf}"
 	@echo "Report:   results/report.html"
-	@cat results/*/tables/summary.md results/study/disentangling.md $(wildcard results/*/stress/summary.md)
+	@cat results/*/tables/summary.md results/study/disentangling.md $(wildcard results/*/stress/summary.md) \
+		$(wildcard results/*/budget/summary.md) results/study/leaderboard.md
 
 test: install
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/pytest -q --durations=15

@@ -1,7 +1,8 @@
 """A finished study's small outputs, gathered into one folder to commit or publish
-(``regbench record``): the task's tables (Markdown, CSV), its figures as PNG, the stress summary
-and curves, the study's disentangling analysis, the wall time of every stage, the training curves
-and the exact config. Nothing large (no fields, checkpoints or images) is copied.
+(``regbench record``): the task's tables (Markdown, CSV, the per-pair values), its figures as PNG,
+the stress summary and curves, the budget curves, the study's disentangling analysis and
+leaderboard, the wall time of every stage, the training curves and the exact config. Nothing large
+(no fields, checkpoints or images) is copied.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ TASK_FILES = (
     "tables/summary.md",
     "tables/summary.csv",
     "tables/comparison.csv",
+    "tables/per_pair.csv",
     "figures/metrics.png",
     "figures/heatmap.png",
     "figures/cost.png",
@@ -27,8 +29,20 @@ TASK_FILES = (
     "stress/summary.md",
     "stress/summary.csv",
     "stress/curves.png",
+    "budget/summary.md",
+    "budget/curves.csv",
+    "budget/effects.csv",
+    "budget/curves.png",
 )
-STUDY_FILES = ("disentangling.md", "disentangling.csv", "contrasts.csv", "disentangling.png")
+STUDY_FILES = (
+    "disentangling.md",
+    "disentangling.csv",
+    "contrasts.csv",
+    "disentangling.png",
+    "leaderboard.md",
+    "leaderboard.csv",
+    "leaderboard_tasks.csv",
+)
 
 
 def stage_of(benchmark: Path, task_folder: Path) -> tuple[str, str, str]:
