@@ -80,13 +80,17 @@ def test_convexadam_registers_a_known_shift_deterministically(shape):
     assert np.array_equal(disp, register_pair(fixed, moving, (1.0,) * len(shape), CONVEXADAM, seed=0))
 
 
-def test_convexadam_names_a_grid_it_cannot_divide():
-    from regbench.baselines.convexadam import register_pair
+def test_convexadam_names_a_grid_it_cannot_divide(tiny_manifest, tmp_path):
+    """Checked when a study starts (config.check) and again by a registration job started by hand."""
+    from regbench.baselines import limits
+    from regbench.register import register_method
 
-    with pytest.raises(
-        ValueError, match=r"convexadam: grid_spacing 4 and 2 must divide the image shape \(30, 32\)"
-    ):
-        register_pair(*shifted_pair((30, 32), [1, 0]), (1.0, 1.0), dict(CONVEXADAM, grid_spacing=4), 0)
+    grid = {"shape": [30, 32], "spacing": [1.0, 1.0], "mem_mb": 4000}
+    with pytest.raises(ValueError, match=r"grid_spacing 4: it and 2 must divide the task's shape \[30, 32\]"):
+        limits.convexadam(dict(CONVEXADAM, grid_spacing=4), grid)
+    with pytest.raises(ValueError, match=r"method 'convexadam': grid_spacing 5: it and 2 must divide"):
+        register_method(tiny_manifest, "convexadam", dict(CONVEXADAM, grid_spacing=5), 0, tmp_path / "f.npz")
+    assert not (tmp_path / "f.npz").exists()
 
 
 # uniGradICON's smallest grid: its coarsest U-Net sees a quarter of it and halves that six times
@@ -230,13 +234,15 @@ def test_fireants_registers_a_known_shift_in_voxels_reproducibly(shape, spacing)
 
 
 def test_fireants_names_a_grid_it_cannot_register_and_a_missing_package(monkeypatch):
-    from regbench.baselines import fireants
+    from regbench.baselines import fireants, limits
 
-    fixed, moving = shifted_pair((24, 40, 36), [1, 0, 0])
-    with pytest.raises(ValueError, match=r"'fireants' needs at least 32 voxels .* grid is 24×40×36"):
-        fireants.register_pair(fixed, moving, (1.0,) * 3, FIREANTS, 0)
-    with pytest.raises(ValueError, match=r"'fireants': 'iterations' needs one number per entry of 'scales'"):
-        fireants.register_pair(*shifted_pair((32, 32), [1, 0]), (1.0,) * 2, FIREANTS | {"scales": [2, 1]}, 0)
+    grid = {"shape": [24, 40, 36], "spacing": [1.0] * 3, "mem_mb": 4000}
+    with pytest.raises(ValueError, match=r"needs at least 32 voxels .* grid is 24×40×36"):
+        limits.fireants(FIREANTS, grid)
+    with pytest.raises(
+        ValueError, match=r"scales \[2, 1\] and iterations \[100, 50, 25\]: one iteration count"
+    ):
+        limits.fireants(FIREANTS | {"scales": [2, 1]}, grid | {"shape": [32, 32, 32]})
     monkeypatch.setitem(sys.modules, "fireants.io.image", None)
     with pytest.raises(RuntimeError, match=r"method 'fireants' needs the fireants package"):
         fireants.register_pair(*shifted_pair((32, 32), [1, 0]), (1.0,) * 2, FIREANTS, 0)
