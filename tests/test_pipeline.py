@@ -280,7 +280,7 @@ def test_every_preset_trains_and_is_scored_through_the_pipeline(tmp_path):
     from regbench.names import PRESETS
 
     config = yaml.safe_load(TINY.read_text())
-    config["task_settings"]["tiny"]["training"].update(iterations=3, checkpoint_every=2)
+    config["task_settings"]["tiny"]["training"].update(iterations=3, checkpoint_every=2, snapshots=[])
     config["task_settings"]["tiny"]["data"]["shape"] = [64, 64]  # Swin models need multiples of 32
     config |= {"models": "all", "baselines": ["identity"]}
     configfile = tmp_path / "all.yaml"

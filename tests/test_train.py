@@ -233,8 +233,9 @@ def test_validation_scores_the_val_pairs_as_the_evaluation_would(tiny_manifest):
     assert validation_pairs(manifest, 1) == [(val[1], val[0])]
     similarity = similarity_loss("lncc", 2, 5)
     row = Validation(manifest, 4, similarity, torch.device("cpu"))(_ZeroFlow(), 7, None)
-    iteration, pairs, measured_similarity, dice = row.strip().split(",")
-    # a zero field: the similarity of the images as they are, the Dice the evaluation gives them
+    iteration, pairs, measured_similarity, dice, folding = row.strip().split(",")
+    # a zero field: the similarity of the images as they are, the Dice the evaluation gives them,
+    # and no folding
     expected_dice, expected_similarity = [], []
     settings = {
         "protocol": "regbench",
@@ -249,7 +250,7 @@ def test_validation_scores_the_val_pairs_as_the_evaluation_would(tiny_manifest):
         expected_dice.append(np.nanmean([value for _, metric, value in rows if metric == "dice"]))
         images = [torch.from_numpy(manifest.image(s))[None, None] for s in (moving, fixed)]
         expected_similarity.append(float(similarity(*images)))
-    assert (int(iteration), int(pairs)) == (7, 2)
+    assert (int(iteration), int(pairs), float(folding)) == (7, 2, 0.0)
     assert float(dice) == pytest.approx(np.mean(expected_dice), abs=1e-6)
     assert float(measured_similarity) == pytest.approx(np.mean(expected_similarity), abs=1e-6)
 
