@@ -326,7 +326,7 @@ def _assign(job: Job, config: dict, measured: dict) -> None:
     """A job's duration (start-up + measured work) and peak memory."""
     start, task = measured["startup_s"], study_config.base_task(job.wildcards.get("task", ""))
     rule = job.rule
-    if rule == "train":
+    if rule in ("train", "train_lambda"):
         settings = config["task_settings"][task]["training"]
         step, pair, job.peak_mb = measured[(task, "train", job.wildcards["model"])]
         val = settings.get("val_every", 0)
@@ -400,7 +400,7 @@ def asked_mb(job: Job) -> float:
 
 
 def setting_of(job: Job) -> str:
-    if job.rule == "train":
+    if job.rule in ("train", "train_lambda"):
         return "resources.train.mem_mb"
     if job.rule == "register_model":
         return "resources.register.mem_mb"
