@@ -256,6 +256,10 @@ def test_training_killed_under_snakemake_resumes_with_its_whole_log_and_is_resco
     log = pd.read_csv(run / "train_log.csv")
     assert list(log["iteration"]) == list(range(1, 201))
     assert not (run / "checkpoint.pt").exists()
+    # the tiny study's snapshot (75), kept after the resume, belongs to the resumed run
+    from regbench import snapshots
+
+    snapshots.load(run / "model.pt", "cpu", 75)
 
 
 def test_unknown_config_key_is_named(tmp_path):
