@@ -65,3 +65,12 @@ def test_dsc30_is_the_hardest_pairs_for_the_identity_and_tasks_combine_geometric
     b_one = one.loc["B", "task_rank"]
     assert score["B"] == pytest.approx(np.sqrt(b_one * 0.1)) and score["A"] == 1.0
     assert list(board["method"])[0] == "A"
+
+
+def test_the_page_shows_large_numbers_whole_and_keeps_the_exact_value_for_sorting():
+    from regbench.analysis.page import _cell
+
+    assert _cell(1886796.0) == '<td data-value="1886796.0">1,886,796</td>'  # parameters
+    assert _cell(509.747) == '<td data-value="509.747">510</td>'  # peak memory (MB)
+    assert _cell(0.74123) == '<td data-value="0.74123">0.741</td>'
+    assert _cell(float("nan")) == '<td data-value="">–</td>'

@@ -96,7 +96,9 @@ def _cell(value, digits: int = 3) -> str:
     if isinstance(value, float):
         if pd.isna(value):
             return '<td data-value="">–</td>'
-        return f'<td data-value="{value!r}">{value:.{digits}f}</td>'
+        # counts and large sizes (parameters, MB) whole with separators; sorting reads data-value
+        shown = f"{value:,.0f}" if abs(value) >= 100 else f"{value:.{digits}f}"
+        return f'<td data-value="{value!r}">{shown}</td>'
     return f"<td>{html.escape(str(value))}</td>"
 
 
