@@ -39,6 +39,8 @@ from regbench import registry
 REPO = Path(__file__).resolve().parents[2]
 STARTUP_IMPORTS = "import torch, regbench.train, regbench.evaluate, regbench.register"
 ANALYSIS_IMPORTS = "import regbench.analysis.aggregate, regbench.analysis.figures"
+#: the rules whose jobs train a network (the λ grid's trainings are timed like the others)
+TRAINING_RULES = ("train", "train_lambda")
 
 
 @dataclass
@@ -326,7 +328,7 @@ def _assign(job: Job, config: dict, measured: dict) -> None:
     """A job's duration (start-up + measured work) and peak memory."""
     start, task = measured["startup_s"], study_config.base_task(job.wildcards.get("task", ""))
     rule = job.rule
-    if rule in ("train", "train_lambda"):
+    if rule in TRAINING_RULES:
         settings = config["task_settings"][task]["training"]
         step, pair, job.peak_mb = measured[(task, "train", job.wildcards["model"])]
         val = settings.get("val_every", 0)
@@ -400,7 +402,7 @@ def asked_mb(job: Job) -> float:
 
 
 def setting_of(job: Job) -> str:
-    if job.rule in ("train", "train_lambda"):
+    if job.rule in TRAINING_RULES:
         return "resources.train.mem_mb"
     if job.rule == "register_model":
         return "resources.register.mem_mb"
